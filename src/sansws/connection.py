@@ -1,0 +1,1122 @@
+"""The WebSocket connection state machine, for both roles.
+
+Theory of operation
+===================
+
+A connection turns bytes into events and method calls into bytes. It never
+touches a socket or a clock:
+
+* ``receive_data(data)`` parses what the peer sent and returns the events it
+  completes (``b""`` means the peer closed its side of the transport);
+* ``send_text``, ``send_binary``, ``send_ping``, ``send_pong`` and ``close``
+  queue frames; ``data_to_send()`` hands over the queued bytes;
+* time enters only through ``handle_timeout(now)``; ``next_deadline()`` says
+  when the driver should call it next. A timer started by another call (the
+  handshake completing starts keepalive, ``close()`` starts the close timer)
+  is *armed* by the next ``handle_timeout`` call: until then
+  ``next_deadline()`` returns ``-inf``, "call me now". A driver that calls
+  ``handle_timeout(now)`` after each batch of work and whenever the deadline
+  passes gets every timer right;
+* ``should_close_transport`` turns true when the driver should write out
+  ``data_to_send()`` and close the transport.
+
+States::
+
+    CONNECTING --handshake ok--> OPEN --close() sent--> CLOSING --Close rcvd--> CLOSED
+        |                         |  \\--Close rcvd, reply sent------------------> CLOSED
+        |                         \\--peer error / EOF / timeout----------------> CLOSED
+        \\--rejected, invalid, timeout, EOF---------------------------------------> CLOSED
+
+The state only ever moves right. Everything that depends on the role (who
+masks, who closes the transport first, the handshake) is decided by
+:class:`ClientConnection` and :class:`ServerConnection`; the frame layer in
+:class:`Connection` is role-blind apart from the masking direction.
+
+Closing the transport (RFC 6455 section 7.1.1): the server closes it as soon
+as the connection is ``CLOSED``; after a clean close handshake the client
+waits for the server to close it, up to ``close_timeout``; after a failure
+both close at once.
+
+Receiving
+---------
+
+Data frames are processed as their bytes arrive, not once complete: each
+piece of payload is unmasked, decompressed when an extension is in use,
+UTF-8 validated for text, and either buffered into the message or, with
+``stream_messages=True``, returned as a :class:`~sansws.events.MessageChunk`.
+Invalid UTF-8 is therefore refused as soon as the offending byte arrives, and
+the message size limit is checked against each frame's header before its
+payload is buffered. Control frames (at most 125 bytes) are handled once
+complete.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import math
+import secrets
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ._version import __version__
+from .errors import (
+    CloseTimeout,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    InvalidMessage,
+    InvalidState,
+    InvalidStatus,
+    LocalProtocolError,
+    OpenTimeout,
+    PayloadTooBig,
+    PingTimeout,
+    ProtocolError,
+    WebSocketError,
+)
+from .events import (
+    OK_CLOSE_CODES,
+    Accepted,
+    Closed,
+    Event,
+    Message,
+    MessageChunk,
+    Ping,
+    Pong,
+    Rejected,
+    Request,
+)
+from .extensions.base import ClientExtensionFactory, Extension, ServerExtensionFactory
+from .frames import (
+    MAX_CONTROL_PAYLOAD,
+    MaskKeySource,
+    apply_mask,
+    is_valid_close_code,
+    parse_close_payload,
+    serialize_close_payload,
+    serialize_header,
+)
+from .handshake import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_HEADER_LINE,
+    DEFAULT_MAX_HEADERS,
+    ClientHandshake,
+    ClientResult,
+    HandshakeLimits,
+    ServerHandshake,
+)
+from .headers import ExtensionOffer, Headers, HeadersLike
+from .uri import WebSocketURI, parse_uri
+
+__all__ = ["ClientConnection", "Connection", "ServerConnection", "State"]
+
+DEFAULT_USER_AGENT: Final = f"sansws/{__version__}"
+
+_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+
+_CONTINUATION, _TEXT, _BINARY = 0x0, 0x1, 0x2
+_CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
+
+# Bytes a server buffers between the request and accept(): a client may send
+# frames without waiting for the response, but not without bound.
+_MAX_EARLY_DATA = 1 << 20
+
+
+class State(enum.Enum):
+    """Where a connection is in its life (RFC 6455 section 4 and 7)."""
+
+    CONNECTING = 0
+    """The opening handshake is in progress."""
+    OPEN = 1
+    """Messages flow in both directions."""
+    CLOSING = 2
+    """A Close frame was sent; the peer's is awaited. Messages still arrive."""
+    CLOSED = 3
+    """The connection is over. ``close_code`` and ``close_reason`` say how."""
+
+
+CONNECTING: Final = State.CONNECTING
+OPEN: Final = State.OPEN
+CLOSING: Final = State.CLOSING
+CLOSED: Final = State.CLOSED
+
+# Timer names, in the order handle_timeout checks them.
+_OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER = "open", "close", "pong", "keepalive"
+_TIMER_ORDER = (_OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER)
+_PENDING = -math.inf
+
+
+def _check_positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be positive or None, not {value!r}")
+
+
+class Connection:
+    """The role-blind part of a WebSocket connection: frames, messages,
+    the close handshake and timers.
+
+    Use :class:`ClientConnection` or :class:`ServerConnection`; the
+    parameters they share are documented here.
+
+    Args:
+        max_message_size: Largest incoming message, in bytes after
+            decompression (default 1 MiB); ``None`` for no limit. A message
+            that would exceed it fails the connection with 1009 as soon as a
+            frame header announces it, before its payload is buffered.
+        ping_interval: Seconds between keepalive Pings (default 20);
+            ``None`` disables keepalive.
+        ping_timeout: Seconds to wait for the Pong answering a keepalive
+            Ping before failing the connection with 1011 (default 20);
+            ``None`` waits forever.
+        close_timeout: Seconds to wait for the peer's side of the close
+            handshake, and for a client, for the server to close the
+            transport afterwards (default 10); ``None`` waits forever.
+        open_timeout: Seconds the opening handshake may take, counted from
+            the first ``handle_timeout`` call (default 10); ``None`` waits
+            forever.
+        stream_messages: Deliver each message as
+            :class:`~sansws.events.MessageChunk` events as its bytes arrive,
+            instead of one :class:`~sansws.events.Message` once complete.
+    """
+
+    _client: bool
+
+    def __init__(
+        self,
+        *,
+        max_message_size: int | None = 2**20,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        open_timeout: float | None = 10.0,
+        stream_messages: bool = False,
+    ) -> None:
+        if max_message_size is not None and max_message_size < 0:
+            raise ValueError(f"max_message_size must be >= 0 or None, not {max_message_size!r}")
+        for name, value in (
+            ("ping_interval", ping_interval),
+            ("ping_timeout", ping_timeout),
+            ("close_timeout", close_timeout),
+            ("open_timeout", open_timeout),
+        ):
+            _check_positive(name, value)
+        self.max_message_size = max_message_size
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.open_timeout = open_timeout
+        self.stream_messages = stream_messages
+
+        self._state = CONNECTING
+        self._out: list[bytes] = []
+        self._close_transport = False
+
+        #: The subprotocol in use, once the handshake has completed.
+        self.subprotocol: str | None = None
+        #: The extensions in use, as negotiated, once the handshake has completed.
+        self.extensions: tuple[ExtensionOffer, ...] = ()
+        #: The opening handshake's request headers (sent by a client, received
+        #: by a server).
+        self.request_headers: Headers | None = None
+        #: The opening handshake's response headers.
+        self.response_headers: Headers | None = None
+        self._extension: Extension | None = None
+        self._rsv_allowed = 0
+
+        # Close handshake.
+        self._close_sent: tuple[int | None, str] | None = None
+        self._close_received: tuple[int, str] | None = None
+        #: The close code once ``CLOSED`` (see :class:`~sansws.events.Closed`).
+        self.close_code: int | None = None
+        #: The close reason once ``CLOSED``.
+        self.close_reason: str | None = None
+        #: Why sansws ended the connection, if it did.
+        self.close_error: WebSocketError | None = None
+
+        # Incoming frames: unparsed bytes, and the data frame whose payload
+        # is still arriving.
+        self._buf = b""
+        self._frame_remaining = 0
+        self._frame_mask: bytes | None = None
+        self._frame_offset = 0
+        self._frame_fin = False
+        # Incoming message being assembled: opcode 0 means none.
+        self._msg_opcode = 0
+        self._msg_rsv = 0
+        self._msg_size = 0
+        self._msg_parts: list[Any] = []
+        self._msg_decoder: codecs.IncrementalDecoder | None = None
+
+        # Outgoing fragmented message: opcode 0 means none.
+        self._send_opcode = 0
+        self._mask_keys = MaskKeySource() if self._client else None
+
+        # Timers: name -> absolute deadline, or _PENDING until armed.
+        self._timers: dict[str, float] = {}
+        self._keepalive_payload: bytes | None = None
+        self._keepalive_sent_at = 0.0
+        self._pong_pending_measure = False
+        #: Round-trip time of the last keepalive Ping, in seconds (0 until
+        #: one was answered).
+        self.latency = 0.0
+        if open_timeout is not None:
+            self._timers[_OPEN_TIMER] = _PENDING
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> State:
+        """The connection's :class:`State`."""
+        return self._state
+
+    @property
+    def should_close_transport(self) -> bool:
+        """Whether the driver should now write ``data_to_send()`` and close the
+        transport. Once true, it stays true."""
+        return self._close_transport
+
+    def closed_error(self) -> ConnectionClosed:
+        """The exception a driver raises when the application uses this
+        connection after it closed: :class:`~sansws.errors.ConnectionClosedOK`
+        after a normal closure, else
+        :class:`~sansws.errors.ConnectionClosedError`.
+
+        Before ``CLOSED`` (while ``CLOSING``), describes the close sent so far.
+        """
+        code = self.close_code
+        reason = self.close_reason or ""
+        if code is None:
+            code, reason = 1006, ""
+            if self._close_sent is not None and self._close_sent[0] is not None:
+                code, reason = self._close_sent[0], self._close_sent[1]
+        clean = self._close_sent is not None and self._close_received is not None
+        cls = ConnectionClosedOK if clean and code in OK_CLOSE_CODES else ConnectionClosedError
+        return cls(code, reason, clean)
+
+    # ------------------------------------------------------------------ output
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the transport, in order; each byte is
+        returned once."""
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    # ------------------------------------------------------------------ time
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timeout`` should next be called: an absolute time on
+        the clock the driver passes to it, ``-inf`` if a timer waits to be
+        armed (call it now), or ``None`` if no timer runs."""
+        timers = self._timers
+        return min(timers.values()) if timers else None
+
+    def handle_timeout(self, now: float) -> list[Event]:
+        """Arm the timers started since the last call and fire those whose
+        deadline is at or before ``now``.
+
+        ``now`` comes from a monotonic clock, the same one on every call.
+        Calling this early or often is harmless.
+        """
+        timers = self._timers
+        events: list[Event] = []
+        for name, deadline in list(timers.items()):
+            if deadline == _PENDING:
+                timers[name] = now + self._timer_delay(name)
+        if self._pong_pending_measure:
+            self._pong_pending_measure = False
+            self.latency = max(0.0, now - self._keepalive_sent_at)
+        for name in _TIMER_ORDER:
+            if name not in timers or timers[name] > now:
+                continue
+            del timers[name]
+            if name == _OPEN_TIMER:
+                if self._state is CONNECTING:
+                    self._end(1006, "", OpenTimeout("opening handshake timed out"), events)
+            elif name == _CLOSE_TIMER:
+                if self._state is CLOSING:
+                    self._end(1006, "", CloseTimeout("close handshake timed out"), events)
+                self._close_transport = True
+            elif name == _PONG_TIMER:
+                if self._state is OPEN:
+                    self._fail(
+                        1011,
+                        "keepalive ping timeout",
+                        PingTimeout(f"no pong within {self.ping_timeout} seconds"),
+                        events,
+                    )
+            elif self._state is OPEN:  # keepalive
+                self._send_keepalive(now)
+        return events
+
+    def _timer_delay(self, name: str) -> float:
+        delay = {
+            _OPEN_TIMER: self.open_timeout,
+            _CLOSE_TIMER: self.close_timeout,
+            _KEEPALIVE_TIMER: self.ping_interval,
+            _PONG_TIMER: self.ping_timeout,
+        }[name]
+        assert delay is not None
+        return delay
+
+    def _send_keepalive(self, now: float) -> None:
+        assert self.ping_interval is not None
+        if self._keepalive_payload is None:
+            # Four random bytes tell this Ping's Pong apart from the answers
+            # to the application's own Pings.
+            self._keepalive_payload = secrets.token_bytes(4)
+            self._keepalive_sent_at = now
+            self._write_frame(True, 0, _PING, self._keepalive_payload)
+            if self.ping_timeout is not None:
+                self._timers[_PONG_TIMER] = now + self.ping_timeout
+        self._timers[_KEEPALIVE_TIMER] = now + self.ping_interval
+
+    # ------------------------------------------------------------------ sending
+
+    def send_text(self, data: str, *, final: bool = True) -> None:
+        """Queue a text message, or with ``final=False`` the first or a middle
+        fragment of one (the next ``send_text`` call continues it).
+
+        Raises:
+            InvalidState: The connection is not ``OPEN``.
+            LocalProtocolError: A fragmented binary message is in progress.
+        """
+        self._send_data(_TEXT, data.encode(), final)
+
+    def send_binary(self, data: bytes | bytearray | memoryview, *, final: bool = True) -> None:
+        """Queue a binary message, or a fragment of one (see :meth:`send_text`).
+
+        Raises:
+            InvalidState: The connection is not ``OPEN``.
+            LocalProtocolError: A fragmented text message is in progress.
+        """
+        self._send_data(_BINARY, bytes(data) if not isinstance(data, bytes) else data, final)
+
+    def _send_data(self, opcode: int, payload: bytes, final: bool) -> None:
+        if self._state is not OPEN:
+            raise InvalidState(
+                f"cannot send a message: connection is {self._state.name}", self._state
+            )
+        first = self._send_opcode == 0
+        if not first and self._send_opcode != opcode:
+            kind = "text" if self._send_opcode == _TEXT else "binary"
+            raise LocalProtocolError(f"a fragmented {kind} message is in progress")
+        rsv = 0
+        if self._extension is not None:
+            rsv, payload = self._extension.encode(payload, first, final)
+            if not first:
+                rsv = 0
+        self._send_opcode = 0 if final else opcode
+        self._write_frame(final, rsv, opcode if first else _CONTINUATION, payload)
+
+    def send_ping(self, data: bytes = b"") -> None:
+        """Queue a Ping carrying ``data`` (at most 125 bytes).
+
+        Raises:
+            InvalidState: The connection is not ``OPEN``.
+            LocalProtocolError: ``data`` is longer than 125 bytes.
+        """
+        self._send_control(_PING, bytes(data))
+
+    def send_pong(self, data: bytes = b"") -> None:
+        """Queue an unsolicited Pong carrying ``data`` (at most 125 bytes).
+        Pings are answered automatically; this is for heartbeats.
+
+        Raises:
+            InvalidState: The connection is not ``OPEN``.
+            LocalProtocolError: ``data`` is longer than 125 bytes.
+        """
+        self._send_control(_PONG, bytes(data))
+
+    def _send_control(self, opcode: int, payload: bytes) -> None:
+        if self._state is not OPEN:
+            kind = "ping" if opcode == _PING else "pong"
+            raise InvalidState(
+                f"cannot send a {kind}: connection is {self._state.name}", self._state
+            )
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise LocalProtocolError(f"control frame payload of {len(payload)} bytes > 125")
+        self._write_frame(True, 0, opcode, payload)
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Start the close handshake with ``code`` and ``reason``.
+
+        ``code=None`` sends a Close frame without a code (the peer sees 1005),
+        in which case ``reason`` must be empty. Before the handshake
+        completes, closes without a Close frame (the driver should close the
+        transport). Once the connection is ``CLOSING`` or ``CLOSED``, does
+        nothing.
+
+        Raises:
+            LocalProtocolError: The code may not be sent (only 1000-1003,
+                1007-1014 and 3000-4999 may), or the reason is longer than 123
+                bytes in UTF-8.
+        """
+        payload = self._close_payload(code, reason)
+        if self._state is CONNECTING:
+            self._abort_handshake()
+            return
+        if self._state is not OPEN:
+            return
+        self._write_frame(True, 0, _CLOSE, payload)
+        self._close_sent = (code, reason)
+        self._state = CLOSING
+        self._timers.pop(_KEEPALIVE_TIMER, None)
+        self._timers.pop(_PONG_TIMER, None)
+        if self.close_timeout is not None:
+            self._timers[_CLOSE_TIMER] = _PENDING
+
+    @staticmethod
+    def _close_payload(code: int | None, reason: str) -> bytes:
+        if code is None:
+            if reason:
+                raise LocalProtocolError("a close reason requires a close code")
+            return b""
+        if not is_valid_close_code(code):
+            raise LocalProtocolError(f"close code {code} may not be sent")
+        payload = serialize_close_payload(code, reason)
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise LocalProtocolError("close reason longer than 123 bytes in UTF-8")
+        return payload
+
+    def _abort_handshake(self) -> None:
+        self._state = CLOSED
+        self.close_code, self.close_reason = 1006, ""
+        self._timers.clear()
+        self._close_transport = True
+
+    def _write_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes) -> None:
+        out = self._out
+        if self._mask_keys is not None:
+            mask = self._mask_keys.next_key()
+            out.append(serialize_header(fin, rsv, opcode, len(payload), mask))
+            if payload:
+                out.append(apply_mask(payload, mask))
+        else:
+            out.append(serialize_header(fin, rsv, opcode, len(payload), None))
+            if payload:
+                out.append(payload)
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Process bytes received from the peer; ``b""`` means the peer closed
+        its side of the transport.
+
+        Returns the events the bytes complete, in order. Never raises for
+        anything the peer sends: a violation fails the connection, queues
+        the right Close frame and ends the list with a
+        :class:`~sansws.events.Closed` event whose ``error`` says why.
+        """
+        state = self._state
+        if not data:
+            return self._receive_eof()
+        if state is CLOSED:
+            return []  # nothing the peer sends after the end is processed
+        data = bytes(data)
+        if state is CONNECTING:
+            return self._receive_handshake(data)
+        events: list[Event] = []
+        self._receive_frames(data, events)
+        return events
+
+    def _receive_handshake(self, data: bytes) -> list[Event]:
+        raise NotImplementedError
+
+    def _receive_eof(self) -> list[Event]:
+        events: list[Event] = []
+        if self._state is CLOSED:
+            self._close_transport = True
+        elif self._state is CONNECTING:
+            self._receive_handshake_eof(events)
+        else:
+            self._end(1006, "", None, events)
+        return events
+
+    def _receive_handshake_eof(self, events: list[Event]) -> None:
+        raise NotImplementedError
+
+    def _receive_frames(self, data: bytes, events: list[Event]) -> None:
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
+        end = len(data)
+        pos = 0
+        expect_mask = not self._client
+        max_size = self.max_message_size
+        while pos < end:
+            if self._frame_remaining:
+                pos = self._receive_partial_payload(data, pos, events)
+                if self._state is CLOSED:
+                    return
+                continue
+            # Frame header (RFC 6455 section 5.2).
+            if end - pos < 2:
+                break
+            first = data[pos]
+            second = data[pos + 1]
+            length = second & 0x7F
+            header = 2
+            if length >= 126:
+                if length == 126:
+                    if end - pos < 4:
+                        break
+                    length = (data[pos + 2] << 8) | data[pos + 3]
+                    header = 4
+                else:
+                    if end - pos < 10:
+                        break
+                    length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                    header = 10
+                    if length >> 63:
+                        self._fail(
+                            1002, "frame length has its most significant bit set", None, events
+                        )
+                        return
+            if second & 0x80:
+                if not expect_mask:
+                    self._fail(1002, "masked frame from server", None, events)
+                    return
+                if end - pos < header + 4:
+                    break
+                mask: bytes | None = data[pos + header : pos + header + 4]
+                header += 4
+            else:
+                if expect_mask:
+                    self._fail(1002, "unmasked frame from client", None, events)
+                    return
+                mask = None
+            opcode = first & 0x0F
+            fin = first & 0x80
+            rsv = first & 0x70
+
+            if opcode >= 8:
+                # Control frame: small, never fragmented, handled once whole.
+                if not fin or length > MAX_CONTROL_PAYLOAD or rsv or opcode > _PONG:
+                    self._fail(1002, self._control_error(opcode, fin, length, rsv), None, events)
+                    return
+                if end - pos < header + length:
+                    break
+                start = pos + header
+                pos = start + length
+                payload = data[start:pos]
+                if mask is not None and length:
+                    payload = apply_mask(payload, mask)
+                self._receive_control(opcode, payload, events)
+                if self._state is CLOSED:
+                    return
+                continue
+
+            if opcode == _CONTINUATION:
+                if not self._msg_opcode:
+                    self._fail(
+                        1002, "continuation frame without a message to continue", None, events
+                    )
+                    return
+                if rsv:
+                    self._fail(1002, "reserved bits set on a continuation frame", None, events)
+                    return
+            elif opcode in (_TEXT, _BINARY):
+                if self._msg_opcode:
+                    self._fail(1002, "new data frame inside a fragmented message", None, events)
+                    return
+                if rsv & ~self._rsv_allowed:
+                    self._fail(
+                        1002, f"reserved bits 0x{rsv:02x} set without an extension", None, events
+                    )
+                    return
+                self._msg_opcode = opcode
+                self._msg_rsv = rsv
+            else:
+                self._fail(1002, f"reserved opcode {opcode}", None, events)
+                return
+
+            if max_size is not None and not self._msg_rsv and self._msg_size + length > max_size:
+                self._fail(
+                    1009,
+                    f"message too big: more than {max_size} bytes",
+                    PayloadTooBig(self._msg_size + length, max_size),
+                    events,
+                )
+                return
+
+            start = pos + header
+            available = end - start
+            if available >= length:
+                pos = start + length
+                payload = data[start:pos]
+                if mask is not None and length:
+                    payload = apply_mask(payload, mask)
+                if fin and opcode != _CONTINUATION and not rsv and not self.stream_messages:
+                    # Fast path: a whole, unfragmented, uncompressed message.
+                    self._msg_opcode = 0
+                    if opcode == _TEXT:
+                        try:
+                            events.append(Message(payload.decode()))
+                        except UnicodeDecodeError:
+                            self._fail(1007, "invalid UTF-8 in text message", None, events)
+                            return
+                    else:
+                        events.append(Message(payload))
+                    continue
+                self._receive_payload(payload, bool(fin), events)
+            else:
+                # The payload is still arriving: process what is here.
+                pos = end
+                self._frame_remaining = length - available
+                self._frame_mask = mask
+                self._frame_offset = available
+                self._frame_fin = bool(fin)
+                payload = data[start:end]
+                if mask is not None and available:
+                    payload = apply_mask(payload, mask)
+                self._receive_payload(payload, False, events)
+            if self._state is CLOSED:
+                return
+        if pos < end:
+            self._buf = data[pos:]
+
+    def _receive_partial_payload(self, data: bytes, pos: int, events: list[Event]) -> int:
+        take = min(self._frame_remaining, len(data) - pos)
+        payload = data[pos : pos + take]
+        mask = self._frame_mask
+        if mask is not None:
+            offset = self._frame_offset & 3
+            if offset:
+                mask = mask[offset:] + mask[:offset]
+            payload = apply_mask(payload, mask)
+        self._frame_offset += take
+        self._frame_remaining -= take
+        final = self._frame_fin and not self._frame_remaining
+        self._receive_payload(payload, final, events)
+        return pos + take
+
+    @staticmethod
+    def _control_error(opcode: int, fin: int, length: int, rsv: int) -> str:
+        if opcode > _PONG:
+            return f"reserved opcode {opcode}"
+        if not fin:
+            return "fragmented control frame"
+        if length > MAX_CONTROL_PAYLOAD:
+            return f"control frame payload of {length} bytes > 125"
+        return f"reserved bits 0x{rsv:02x} set on a control frame"
+
+    def _receive_payload(self, payload: bytes, final: bool, events: list[Event]) -> None:
+        """Add a piece of a data message; ``final`` marks its last piece."""
+        if self._msg_rsv:
+            assert self._extension is not None
+            limit = None
+            if self.max_message_size is not None:
+                limit = self.max_message_size - self._msg_size
+            try:
+                payload = self._extension.decode(payload, self._msg_rsv, final, limit)
+            except ProtocolError as exc:
+                self._fail(exc.code, exc.reason, exc, events)
+                return
+        self._msg_size += len(payload)
+        data: str | bytes
+        if self._msg_opcode == _TEXT:
+            decoder = self._msg_decoder
+            if decoder is None:
+                decoder = self._msg_decoder = _UTF8Decoder()
+            try:
+                data = decoder.decode(payload, final)
+            except UnicodeDecodeError:
+                self._fail(1007, "invalid UTF-8 in text message", None, events)
+                return
+        else:
+            data = payload
+        if self.stream_messages:
+            events.append(MessageChunk(data, final))
+        else:
+            self._msg_parts.append(data)
+            if final:
+                parts = self._msg_parts
+                joined: str | bytes
+                if len(parts) == 1:
+                    joined = parts[0]
+                elif self._msg_opcode == _TEXT:
+                    joined = "".join(parts)
+                else:
+                    joined = b"".join(parts)
+                events.append(Message(joined))
+        if final:
+            self._msg_opcode = 0
+            self._msg_rsv = 0
+            self._msg_size = 0
+            self._msg_parts = []
+            self._msg_decoder = None
+
+    def _receive_control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
+        if opcode == _PING:
+            if self._state is OPEN:
+                self._write_frame(True, 0, _PONG, payload)
+            events.append(Ping(payload))
+        elif opcode == _PONG:
+            if payload == self._keepalive_payload and self._keepalive_payload is not None:
+                self._keepalive_payload = None
+                self._timers.pop(_PONG_TIMER, None)
+                self._pong_pending_measure = True
+            events.append(Pong(payload))
+        else:
+            self._receive_close(payload, events)
+
+    def _receive_close(self, payload: bytes, events: list[Event]) -> None:
+        try:
+            code, reason = parse_close_payload(payload)
+        except UnicodeDecodeError:
+            self._fail(1007, "invalid UTF-8 in close reason", None, events)
+            return
+        except ValueError as exc:
+            self._fail(1002, str(exc), None, events)
+            return
+        self._close_received = (code, reason)
+        if self._state is OPEN:
+            # Echo the code, as RFC 6455 section 5.5.1 suggests; a Close
+            # without a code is answered by a Close without a code.
+            reply = None if code == 1005 else code
+            self._write_frame(True, 0, _CLOSE, serialize_close_payload(reply))
+            self._close_sent = (reply, "")
+        self._timers.pop(_CLOSE_TIMER, None)
+        self._state = CLOSED
+        self._finish(code, reason, None, events, clean=True)
+
+    # ------------------------------------------------------------------ ending
+
+    def _fail(
+        self, code: int, reason: str, error: WebSocketError | None, events: list[Event]
+    ) -> None:
+        """Fail the WebSocket connection (RFC 6455 section 7.1.7): send a
+        Close frame with ``code`` unless one was sent, stop processing input,
+        and close the transport."""
+        if error is None:
+            error = ProtocolError(code, reason)
+        if self._close_sent is None and self._state is OPEN:
+            self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, reason[:120]))
+            self._close_sent = (code, reason)
+        self._end(code, reason, error, events)
+
+    def _end(
+        self, code: int, reason: str, error: WebSocketError | None, events: list[Event]
+    ) -> None:
+        """Move to CLOSED without a complete close handshake, and close the
+        transport at once."""
+        self._state = CLOSED
+        self._finish(code, reason, error, events, clean=False)
+        self._close_transport = True
+
+    def _finish(
+        self,
+        code: int,
+        reason: str,
+        error: WebSocketError | None,
+        events: list[Event],
+        *,
+        clean: bool,
+    ) -> None:
+        self.close_code = code
+        self.close_reason = reason
+        self.close_error = error
+        self._buf = b""
+        self._msg_parts = []
+        self._frame_remaining = 0
+        self._timers.clear()
+        self._keepalive_payload = None
+        if clean:
+            if not self._client or self.close_timeout is None:
+                self._close_transport = not self._client
+            else:
+                # The client lets the server close the transport first.
+                self._timers[_CLOSE_TIMER] = _PENDING
+        events.append(Closed(code, reason, clean, error))
+
+    def _opened(self, subprotocol: str | None, extension: Extension | None) -> None:
+        self._state = OPEN
+        self.subprotocol = subprotocol
+        self._extension = extension
+        if extension is not None:
+            self._rsv_allowed = extension.rsv_mask
+            self.extensions = (extension.negotiated(),)
+        self._timers.pop(_OPEN_TIMER, None)
+        if self.ping_interval is not None:
+            self._timers[_KEEPALIVE_TIMER] = _PENDING
+
+
+class ClientConnection(Connection):
+    """The client side of a WebSocket connection.
+
+    The opening handshake request is queued by the constructor: call
+    ``data_to_send()`` and write it once the transport is connected. The
+    handshake ends with an :class:`~sansws.events.Accepted` event (the
+    connection is ``OPEN``), a :class:`~sansws.events.Rejected` event (the
+    server answered with another status) or a
+    :class:`~sansws.events.Closed` event whose ``error`` says what was wrong
+    with the response.
+
+    Args:
+        url: The ``ws://`` or ``wss://`` URL, or a parsed
+            :class:`~sansws.uri.WebSocketURI`. It sets the request target
+            and the Host header; credentials in it become a Basic
+            Authorization header. The transport is the driver's business.
+        subprotocols: Subprotocols to offer, most preferred first.
+        extra_headers: More request headers. A User-Agent, Origin or
+            Authorization given here replaces the default one.
+        origin: The Origin header, if any.
+        extensions: Extension factories to offer.
+        user_agent: The User-Agent header (``None`` to send none).
+        max_header_line: Longest header line accepted in the response.
+        max_headers: Most headers accepted in the response.
+        max_body_size: Most bytes of a rejection's body kept.
+
+    The other arguments are described in :class:`Connection`.
+
+    Raises:
+        InvalidURI: ``url`` is not a valid WebSocket URI.
+        UnsafeHeader: A header name or value would be unsafe to send.
+    """
+
+    _client = True
+
+    def __init__(
+        self,
+        url: str | WebSocketURI,
+        *,
+        subprotocols: Sequence[str] = (),
+        extra_headers: HeadersLike = (),
+        origin: str | None = None,
+        extensions: Sequence[ClientExtensionFactory] = (),
+        user_agent: str | None = DEFAULT_USER_AGENT,
+        max_message_size: int | None = 2**20,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        open_timeout: float | None = 10.0,
+        stream_messages: bool = False,
+        max_header_line: int = DEFAULT_MAX_HEADER_LINE,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        super().__init__(
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            open_timeout=open_timeout,
+            stream_messages=stream_messages,
+        )
+        self.uri = url if isinstance(url, WebSocketURI) else parse_uri(url)
+        self._handshake = ClientHandshake(
+            self.uri,
+            subprotocols=subprotocols,
+            extra_headers=extra_headers,
+            origin=origin,
+            extensions=extensions,
+            user_agent=user_agent,
+            limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
+        )
+        self.request_headers = self._handshake.request_headers
+        #: The server's answer once it arrived: :class:`~sansws.events.Accepted`
+        #: or :class:`~sansws.events.Rejected`.
+        self.response: Accepted | Rejected | None = None
+        self._out.append(self._handshake.request_bytes)
+
+    def _receive_handshake(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        self._handle_handshake_result(self._handshake.receive_data(data), events)
+        return events
+
+    def _receive_handshake_eof(self, events: list[Event]) -> None:
+        result = self._handshake.receive_data(b"")
+        if result is None:  # pragma: no cover - h11 always concludes at EOF
+            result_error: HandshakeError = InvalidMessage("connection closed during handshake")
+            self._end(1006, "", result_error, events)
+            return
+        self._handle_handshake_result(result, events)
+
+    def _handle_handshake_result(self, result: ClientResult | None, events: list[Event]) -> None:
+        if result is None:
+            return
+        if result.accepted is not None:
+            accepted = result.accepted
+            self.response = accepted
+            self.response_headers = accepted.headers
+            self._opened(accepted.subprotocol, result.extension)
+            events.append(accepted)
+            if result.trailing:
+                self._receive_frames(result.trailing, events)
+        elif result.rejected is not None:
+            rejected = result.rejected
+            self.response = rejected
+            self.response_headers = rejected.headers
+            self._state = CLOSED
+            self.close_code, self.close_reason = 1006, ""
+            self.close_error = InvalidStatus(rejected.status, rejected.headers, rejected.body)
+            self._timers.clear()
+            self._close_transport = True
+            events.append(rejected)
+        else:
+            assert result.error is not None
+            self._end(1006, "", result.error, events)
+
+
+class ServerConnection(Connection):
+    """The server side of a WebSocket connection.
+
+    When the request has arrived, ``receive_data`` returns a
+    :class:`~sansws.events.Request`; answer it with :meth:`accept` or
+    :meth:`reject`. Bytes that are not an HTTP request at all are answered
+    with 400 by the core, and end in a :class:`~sansws.events.Closed` event.
+
+    Args:
+        subprotocols: Subprotocols this server supports; :meth:`accept`
+            picks the first one the client offered unless told otherwise.
+        extensions: Extension factories to negotiate.
+        server_header: The Server header (``None`` to send none).
+        max_header_line: Longest header line accepted in the request.
+        max_headers: Most headers accepted in the request.
+        max_body_size: Most body bytes tolerated in the request.
+
+    The other arguments are described in :class:`Connection`.
+    """
+
+    _client = False
+
+    def __init__(
+        self,
+        *,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[ServerExtensionFactory] = (),
+        server_header: str | None = DEFAULT_USER_AGENT,
+        max_message_size: int | None = 2**20,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        open_timeout: float | None = 10.0,
+        stream_messages: bool = False,
+        max_header_line: int = DEFAULT_MAX_HEADER_LINE,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        super().__init__(
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            open_timeout=open_timeout,
+            stream_messages=stream_messages,
+        )
+        self._handshake = ServerHandshake(
+            subprotocols=subprotocols,
+            extensions=extensions,
+            server_header=server_header,
+            limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
+        )
+        #: The client's request, once it arrived.
+        self.request: Request | None = None
+        self._early_data = b""
+
+    def _receive_handshake(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        if self.request is not None:
+            # Frames sent before the response: kept for after accept().
+            self._early_data += data
+            if len(self._early_data) > _MAX_EARLY_DATA:
+                error = InvalidMessage("too much data before the handshake was answered")
+                self._out.append(self._handshake.error_response(error))
+                self._end(1006, "", error, events)
+            return events
+        result = self._handshake.receive_data(data)
+        if result is None:
+            return events
+        if result.request is None:
+            assert result.error is not None
+            self._out.append(result.response)
+            self._end(1006, "", result.error, events)
+            return events
+        self.request = result.request
+        self.request_headers = result.request.headers
+        self._early_data = result.trailing
+        events.append(result.request)
+        return events
+
+    def _receive_handshake_eof(self, events: list[Event]) -> None:
+        error = None
+        if self.request is None:
+            error = InvalidMessage("connection closed during the opening handshake")
+        self._end(1006, "", error, events)
+
+    def _check_answerable(self) -> Request:
+        if self._state is not CONNECTING or self.request is None:
+            raise InvalidState("no handshake request awaits an answer", self._state)
+        return self.request
+
+    def accept(
+        self, subprotocol: str | None = None, extra_headers: HeadersLike = ()
+    ) -> list[Event]:
+        """Accept the handshake: queue the 101 response and open the
+        connection.
+
+        ``subprotocol`` defaults to the first subprotocol the client offered
+        that this server supports. Extensions are negotiated with the
+        factories given to the constructor.
+
+        If the request is not a valid WebSocket handshake
+        (``request.error``), answers it with the standard error response
+        instead (400, or 426 for an unsupported version) and closes.
+
+        Returns:
+            The events carried by bytes that arrived after the request (a
+            client may send frames without waiting for the response);
+            usually empty.
+
+        Raises:
+            InvalidState: No request awaits an answer.
+            LocalProtocolError: ``subprotocol`` was not offered, or a header
+                is unsafe.
+        """
+        request = self._check_answerable()
+        if request.error is not None:
+            self._out.append(self._handshake.error_response(request.error))
+            self._refused(request.error)
+            return []
+        if subprotocol is None:
+            subprotocol = self._handshake.select_subprotocol(request.subprotocols)
+        try:
+            response, extension, headers = self._handshake.accept(
+                request, subprotocol, extra_headers
+            )
+        except HandshakeError as exc:
+            self._out.append(self._handshake.error_response(exc))
+            self._refused(exc)
+            return []
+        self._out.append(response)
+        self.response_headers = headers
+        self._opened(subprotocol, extension)
+        events: list[Event] = []
+        early, self._early_data = self._early_data, b""
+        if early:
+            self._receive_frames(early, events)
+        return events
+
+    def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> None:
+        """Refuse the handshake with an HTTP response and close.
+
+        ``Content-Length`` and ``Connection: close`` are added, and a plain
+        text ``Content-Type`` if the body is not empty and none is given.
+
+        Raises:
+            InvalidState: No request awaits an answer.
+            LocalProtocolError: ``status`` is not in 200-599, or a header is
+                unsafe.
+        """
+        self._check_answerable()
+        self._out.append(self._handshake.reject(status, headers, body))
+        self._refused(None)
+
+    def _refused(self, error: WebSocketError | None) -> None:
+        self._abort_handshake()
+        self.close_error = error

@@ -1,0 +1,596 @@
+"""The opening handshake (RFC 6455 section 4), on top of h11.
+
+h11 parses and produces the HTTP/1.1 messages; this module adds what makes
+them a WebSocket handshake: building the client's upgrade request, validating
+it on the server, choosing a subprotocol and extensions, and checking the
+server's answer on the client.
+
+:class:`ClientHandshake` and :class:`ServerHandshake` are used by the
+connections and are not needed to use sansws. They hold no state beyond one
+handshake and return plain results; the connection decides what they mean
+for its state.
+
+Size limits apply before h11 sees the bytes: the length of each header line
+and the number of header lines are checked as the head arrives, so a peer
+cannot make either side buffer more than ``max_header_line * (max_headers +
+1)`` bytes of head. A rejection's body is read up to ``max_body_size`` bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import h11
+
+from .errors import (
+    HandshakeError,
+    InvalidHeader,
+    InvalidMessage,
+    LocalProtocolError,
+    NegotiationError,
+)
+from .events import Accepted, Rejected, Request
+from .extensions.base import (
+    ClientExtensionFactory,
+    Extension,
+    ExtensionParams,
+    ServerExtensionFactory,
+)
+from .headers import (
+    ExtensionOffer,
+    Headers,
+    HeadersLike,
+    build_extension_list,
+    parse_extension_list,
+    parse_token_list,
+    validate_header,
+)
+from .uri import WebSocketURI
+
+__all__ = [
+    "ClientHandshake",
+    "HandshakeLimits",
+    "ServerHandshake",
+    "accept_key",
+]
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""The constant RFC 6455 section 1.3 appends to the key before hashing."""
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def accept_key(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value answering ``Sec-WebSocket-Key`` ``key``."""
+    digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+DEFAULT_MAX_HEADER_LINE = 8190
+DEFAULT_MAX_HEADERS = 128
+DEFAULT_MAX_BODY_SIZE = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeLimits:
+    """Bounds on what a peer may send during the opening handshake.
+
+    Attributes:
+        max_header_line: Longest request/status line or header line, in
+            bytes, line ending excluded (default 8190, as many HTTP servers).
+        max_headers: Most header lines (default 128).
+        max_body_size: Most bytes of a rejection's body kept for the
+            application (default 65536); the rest is not read.
+    """
+
+    max_header_line: int = DEFAULT_MAX_HEADER_LINE
+    max_headers: int = DEFAULT_MAX_HEADERS
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+
+
+class _HeadGuard:
+    """Enforces the line-length and line-count limits on an HTTP head as its
+    bytes arrive, before they reach h11."""
+
+    __slots__ = ("_done", "_limits", "_line", "_lines")
+
+    def __init__(self, limits: HandshakeLimits) -> None:
+        self._limits = limits
+        self._line = 0  # length of the current, unfinished line
+        self._lines = 0  # complete lines so far
+        self._done = False
+
+    def feed(self, data: bytes) -> None:
+        """Account for ``data``; raise :class:`InvalidMessage` on a breach."""
+        if self._done:
+            return
+        limits = self._limits
+        pos = 0
+        while True:
+            end = data.find(b"\n", pos)
+            if end < 0:
+                self._line += len(data) - pos
+                if self._line > limits.max_header_line:
+                    raise InvalidMessage(f"header line longer than {limits.max_header_line} bytes")
+                return
+            length = self._line + end - pos
+            if length > 0 and data[end - 1 : end] == b"\r":
+                length -= 1
+            if length > limits.max_header_line:
+                raise InvalidMessage(f"header line longer than {limits.max_header_line} bytes")
+            self._line = 0
+            pos = end + 1
+            if length == 0 and self._lines > 0:
+                self._done = True  # the blank line ending the head
+                return
+            self._lines += 1
+            if self._lines > limits.max_headers + 1:  # the first line is not a header
+                raise InvalidMessage(f"more than {limits.max_headers} headers")
+
+
+def _h11_max_size(limits: HandshakeLimits) -> int:
+    return (limits.max_header_line + 2) * (limits.max_headers + 2)
+
+
+def _decode_headers(h11_headers: h11._headers.Headers) -> Headers:
+    # raw_items keeps the names' original case; HTTP header bytes are Latin-1.
+    return Headers(
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in h11_headers.raw_items()
+    )
+
+
+def _has_token(headers: Headers, name: str, token: str) -> bool:
+    return any(item.lower() == token for item in parse_token_list(headers.get_all(name)))
+
+
+def _prepare_headers(headers: HeadersLike) -> list[tuple[str, str]]:
+    items = list(Headers(headers))
+    for name, value in items:
+        validate_header(name, value)
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResult:
+    """What the server's answer means: exactly one of ``accepted``,
+    ``rejected`` and ``error`` is set."""
+
+    accepted: Accepted | None = None
+    extension: Extension | None = None
+    trailing: bytes = b""
+    rejected: Rejected | None = None
+    error: HandshakeError | None = None
+
+
+class ClientHandshake:
+    """Builds a client's upgrade request and checks the server's answer.
+
+    The request is built (and every header checked) in the constructor: an
+    unsafe header raises :class:`~sansws.errors.UnsafeHeader` before a byte
+    is produced.
+    """
+
+    def __init__(
+        self,
+        uri: WebSocketURI,
+        *,
+        subprotocols: Sequence[str] = (),
+        extra_headers: HeadersLike = (),
+        origin: str | None = None,
+        extensions: Sequence[ClientExtensionFactory] = (),
+        user_agent: str | None = None,
+        limits: HandshakeLimits = HandshakeLimits(),
+    ) -> None:
+        self.uri = uri
+        self.subprotocols = tuple(subprotocols)
+        self.extensions = tuple(extensions)
+        self.limits = limits
+        self.key = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
+        headers: list[tuple[str, str]] = [
+            ("Host", uri.host_header),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", self.key),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+        if origin is not None:
+            headers.append(("Origin", origin))
+        if uri.user_info is not None:
+            credentials = ":".join(uri.user_info).encode()
+            headers.append(("Authorization", "Basic " + base64.b64encode(credentials).decode()))
+        if self.subprotocols:
+            headers.append(("Sec-WebSocket-Protocol", ", ".join(self.subprotocols)))
+        offers = extension_offers(self.extensions)
+        if offers:
+            headers.append(("Sec-WebSocket-Extensions", build_extension_list(offers)))
+        if user_agent is not None:
+            headers.append(("User-Agent", user_agent))
+        extra = _prepare_headers(extra_headers)
+        # An application's own header replaces a default one of the same
+        # name (except the handshake's own), so it can set User-Agent.
+        overridable = {"user-agent", "origin", "authorization"}
+        replaced = {name.lower() for name, _ in extra} & overridable
+        headers = [(n, v) for n, v in headers if n.lower() not in replaced]
+        headers.extend(extra)
+        for name, value in headers:
+            validate_header(name, value)
+        for subprotocol in self.subprotocols:
+            validate_header("Sec-WebSocket-Protocol", subprotocol)
+            if not subprotocol or "," in subprotocol or subprotocol != subprotocol.strip():
+                raise LocalProtocolError(f"invalid subprotocol name {subprotocol!r}")
+        self.request_headers = Headers(headers)
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_h11_max_size(limits))
+        try:
+            self.request_bytes = self._h11.send(
+                h11.Request(method="GET", target=uri.resource_name, headers=headers)
+            ) + (self._h11.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError as exc:  # pragma: no cover - validated above
+            raise LocalProtocolError(str(exc)) from exc
+        self._guard = _HeadGuard(limits)
+        self._response: h11.Response | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+
+    def receive_data(self, data: bytes) -> ClientResult | None:
+        """Feed the server's bytes (``b""`` at end of stream); ``None`` until
+        the answer is complete."""
+        try:
+            if self._response is None:
+                self._guard.feed(data)
+            self._h11.receive_data(data)
+            return self._next_result()
+        except h11.RemoteProtocolError as exc:
+            return ClientResult(error=InvalidMessage(f"invalid HTTP response: {exc}"))
+        except HandshakeError as exc:
+            return ClientResult(error=exc)
+
+    def _next_result(self) -> ClientResult | None:
+        while True:
+            event = self._h11.next_event()
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.ConnectionClosed):
+                if self._response is not None:
+                    return self._rejected()
+                raise InvalidMessage("connection closed during the opening handshake")
+            if isinstance(event, h11.InformationalResponse):
+                if event.status_code == 101:
+                    return self._switched(event)
+                continue  # 1xx other than 101: RFC 9110 says to ignore it
+            if isinstance(event, h11.Response):
+                self._response = event
+                if event.status_code in REDIRECT_STATUSES:
+                    # The body of a redirect carries nothing the client needs;
+                    # not waiting for it means a slow body cannot delay it.
+                    return self._rejected()
+                continue
+            if isinstance(event, h11.Data):
+                keep = self.limits.max_body_size - self._body_size
+                if keep > 0:
+                    self._body.append(bytes(event.data[:keep]))
+                self._body_size += len(event.data)
+                if self._body_size >= self.limits.max_body_size:
+                    return self._rejected()
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                return self._rejected()
+            raise InvalidMessage(
+                f"unexpected HTTP event {type(event).__name__}"
+            )  # pragma: no cover
+
+    def _rejected(self) -> ClientResult:
+        assert self._response is not None
+        headers = _decode_headers(self._response.headers)
+        status = self._response.status_code
+        location = headers.get("Location") if status in REDIRECT_STATUSES else None
+        return ClientResult(
+            rejected=Rejected(
+                status=status, headers=headers, body=b"".join(self._body), location=location
+            )
+        )
+
+    def _switched(self, event: h11.InformationalResponse) -> ClientResult:
+        headers = _decode_headers(event.headers)
+        if not _has_token(headers, "Upgrade", "websocket"):
+            raise InvalidHeader("Upgrade", headers.get("Upgrade"), "expected websocket")
+        if not _has_token(headers, "Connection", "upgrade"):
+            raise InvalidHeader("Connection", headers.get("Connection"), "expected Upgrade")
+        accept_values = headers.get_all("Sec-WebSocket-Accept")
+        if len(accept_values) != 1:
+            raise InvalidHeader(
+                "Sec-WebSocket-Accept",
+                headers.get("Sec-WebSocket-Accept"),
+                None if not accept_values else "more than one value",
+            )
+        if accept_values[0] != accept_key(self.key):
+            raise InvalidHeader("Sec-WebSocket-Accept", accept_values[0], "wrong accept hash")
+        subprotocol = self._check_subprotocol(headers)
+        extension, negotiated = self._check_extensions(headers)
+        trailing, _closed = self._h11.trailing_data
+        return ClientResult(
+            accepted=Accepted(subprotocol=subprotocol, extensions=negotiated, headers=headers),
+            extension=extension,
+            trailing=bytes(trailing),
+        )
+
+    def _check_subprotocol(self, headers: Headers) -> str | None:
+        values = parse_token_list(headers.get_all("Sec-WebSocket-Protocol"))
+        if not values:
+            return None
+        if len(values) > 1:
+            raise NegotiationError(
+                "Sec-WebSocket-Protocol", ", ".join(values), "more than one subprotocol"
+            )
+        if values[0] not in self.subprotocols:
+            raise NegotiationError("Sec-WebSocket-Protocol", values[0], "not offered")
+        return values[0]
+
+    def _check_extensions(
+        self, headers: Headers
+    ) -> tuple[Extension | None, tuple[ExtensionOffer, ...]]:
+        raw = headers.get_all("Sec-WebSocket-Extensions")
+        if not raw:
+            return None, ()
+        try:
+            answered = parse_extension_list(raw)
+        except ValueError as exc:
+            raise NegotiationError("Sec-WebSocket-Extensions", ", ".join(raw), str(exc)) from None
+        factories = {factory.name: factory for factory in self.extensions}
+        if len(answered) > 1:
+            raise NegotiationError(
+                "Sec-WebSocket-Extensions", ", ".join(raw), "more than one extension accepted"
+            )
+        name, params = answered[0]
+        factory = factories.get(name)
+        if factory is None:
+            raise NegotiationError("Sec-WebSocket-Extensions", ", ".join(raw), "not offered")
+        extension = factory.accept(params)
+        return extension, (extension.negotiated(),)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerResult:
+    """A complete request: the event for the application and the bytes that
+    followed the request (frames a client sent without waiting), or, for bytes
+    that are not an HTTP request at all, the error and the response to send."""
+
+    request: Request | None = None
+    trailing: bytes = b""
+    error: HandshakeError | None = None
+    response: bytes = b""
+
+
+class ServerHandshake:
+    """Parses and validates a client's upgrade request and produces the
+    answer."""
+
+    def __init__(
+        self,
+        *,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[ServerExtensionFactory] = (),
+        server_header: str | None = None,
+        limits: HandshakeLimits = HandshakeLimits(),
+    ) -> None:
+        self.subprotocols = tuple(subprotocols)
+        self.extensions = tuple(extensions)
+        self.server_header = server_header
+        self.limits = limits
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_h11_max_size(limits))
+        self._guard = _HeadGuard(limits)
+        self._request: h11.Request | None = None
+        self._body_size = 0
+
+    def receive_data(self, data: bytes) -> ServerResult | None:
+        """Feed the client's bytes (``b""`` at end of stream); ``None`` until
+        the request is complete."""
+        try:
+            if self._request is None:
+                self._guard.feed(data)
+            self._h11.receive_data(data)
+            return self._next_result()
+        except h11.RemoteProtocolError as exc:
+            error = InvalidMessage(f"invalid HTTP request: {exc}")
+        except InvalidMessage as exc:
+            error = exc
+        return ServerResult(error=error, response=self._error_response(error))
+
+    def _next_result(self) -> ServerResult | None:
+        while True:
+            event = self._h11.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return None
+            if isinstance(event, h11.ConnectionClosed):
+                raise InvalidMessage("connection closed during the opening handshake")
+            if isinstance(event, h11.Request):
+                self._request = event
+                continue
+            if isinstance(event, h11.Data):
+                # A GET upgrade has no business carrying a body; tolerate a
+                # small one, but never buffer it.
+                self._body_size += len(event.data)
+                if self._body_size > self.limits.max_body_size:
+                    raise InvalidMessage("request body too large")
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                assert self._request is not None
+                trailing, _closed = self._h11.trailing_data
+                return ServerResult(
+                    request=self._build_request(self._request), trailing=bytes(trailing)
+                )
+            raise InvalidMessage(
+                f"unexpected HTTP event {type(event).__name__}"
+            )  # pragma: no cover
+
+    def _build_request(self, event: h11.Request) -> Request:
+        headers = _decode_headers(event.headers)
+        path = event.target.decode("latin-1")
+        subprotocols = tuple(parse_token_list(headers.get_all("Sec-WebSocket-Protocol")))
+        extensions: tuple[ExtensionOffer, ...] = ()
+        error: HandshakeError | None = None
+        try:
+            extensions = tuple(parse_extension_list(headers.get_all("Sec-WebSocket-Extensions")))
+        except ValueError as exc:
+            error = InvalidHeader(
+                "Sec-WebSocket-Extensions", headers.get("Sec-WebSocket-Extensions"), str(exc)
+            )
+        if error is None:
+            error = self._validate(event, headers)
+        return Request(
+            path=path,
+            headers=headers,
+            subprotocols=subprotocols,
+            extensions=extensions,
+            error=error,
+        )
+
+    @staticmethod
+    def _validate(event: h11.Request, headers: Headers) -> HandshakeError | None:
+        if event.method != b"GET":
+            return InvalidMessage(f"the method must be GET, not {event.method.decode('latin-1')}")
+        if event.http_version != b"1.1":
+            return InvalidMessage(f"HTTP/{event.http_version.decode()} is not supported")
+        if not _has_token(headers, "Upgrade", "websocket"):
+            return InvalidHeader("Upgrade", headers.get("Upgrade"), "expected websocket")
+        if not _has_token(headers, "Connection", "upgrade"):
+            return InvalidHeader("Connection", headers.get("Connection"), "expected Upgrade")
+        keys = headers.get_all("Sec-WebSocket-Key")
+        if len(keys) != 1:
+            return InvalidHeader(
+                "Sec-WebSocket-Key",
+                None if not keys else ", ".join(keys),
+                None if not keys else "more than one key",
+            )
+        try:
+            raw_key = base64.b64decode(keys[0].encode("latin-1"), validate=True)
+        except binascii.Error:
+            raw_key = b""
+        if len(raw_key) != 16:
+            return InvalidHeader("Sec-WebSocket-Key", keys[0], "not 16 bytes in base64")
+        versions = headers.get_all("Sec-WebSocket-Version")
+        if versions != ["13"]:
+            return InvalidHeader(
+                "Sec-WebSocket-Version",
+                ", ".join(versions) if versions else None,
+                "only version 13 is supported",
+            )
+        return None
+
+    def select_subprotocol(self, offered: Sequence[str]) -> str | None:
+        """The first subprotocol the client offered that the server supports,
+        or ``None``."""
+        for subprotocol in offered:
+            if subprotocol in self.subprotocols:
+                return subprotocol
+        return None
+
+    def accept(
+        self, request: Request, subprotocol: str | None, extra_headers: HeadersLike
+    ) -> tuple[bytes, Extension | None, Headers]:
+        """The 101 response for a valid ``request``, the extension in use and
+        the response headers.
+
+        Raises:
+            LocalProtocolError: ``subprotocol`` was not offered, or a header
+                is unsafe.
+            NegotiationError: An extension offer is malformed.
+        """
+        if subprotocol is not None and subprotocol not in request.subprotocols:
+            raise LocalProtocolError(f"subprotocol {subprotocol!r} was not offered by the client")
+        extra = _prepare_headers(extra_headers)
+        headers: list[tuple[str, str]] = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept_key(request.headers["Sec-WebSocket-Key"])),
+        ]
+        if subprotocol is not None:
+            headers.append(("Sec-WebSocket-Protocol", subprotocol))
+        extension, response_params = self._negotiate_extensions(request)
+        if extension is not None:
+            headers.append(
+                (
+                    "Sec-WebSocket-Extensions",
+                    build_extension_list([(extension.name, response_params)]),
+                )
+            )
+        if self.server_header is not None:
+            headers.append(("Server", self.server_header))
+        headers.extend(extra)
+        response = self._h11.send(
+            h11.InformationalResponse(
+                status_code=101, headers=headers, reason=b"Switching Protocols"
+            )
+        )
+        return response or b"", extension, Headers(headers)
+
+    def _negotiate_extensions(self, request: Request) -> tuple[Extension | None, ExtensionParams]:
+        for factory in self.extensions:
+            offers = [params for name, params in request.extensions if name == factory.name]
+            if not offers:
+                continue
+            result = factory.negotiate(offers)
+            if result is not None:
+                params, extension = result
+                return extension, params
+        return None, ()
+
+    def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> bytes:
+        """An HTTP response refusing the handshake.
+
+        ``Content-Length`` and ``Connection: close`` are added; a
+        ``Content-Type`` of ``text/plain; charset=utf-8`` is added for a
+        non-empty body unless ``headers`` sets one.
+
+        Raises:
+            LocalProtocolError: ``status`` is not a final status other than
+                101, or a header is unsafe.
+        """
+        if not 200 <= status <= 599:
+            raise LocalProtocolError(f"cannot reject a handshake with status {status}")
+        items = [
+            (n, v)
+            for n, v in _prepare_headers(headers)
+            if n.lower() not in ("content-length", "connection", "transfer-encoding")
+        ]
+        if body and not any(n.lower() == "content-type" for n, _ in items):
+            items.append(("Content-Type", "text/plain; charset=utf-8"))
+        if self.server_header is not None and not any(n.lower() == "server" for n, _ in items):
+            items.append(("Server", self.server_header))
+        items.append(("Content-Length", str(len(body))))
+        items.append(("Connection", "close"))
+        try:
+            parts = [self._h11.send(h11.Response(status_code=status, headers=items))]
+            if body:
+                parts.append(self._h11.send(h11.Data(data=body)))
+            parts.append(self._h11.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"cannot send this response: {exc}") from exc
+        return b"".join(part or b"" for part in parts)
+
+    def error_response(self, error: HandshakeError) -> bytes:
+        """The standard answer to an invalid request: 426 with the supported
+        version for a version mismatch, 405 for a method other than GET,
+        else 400; the body states the problem in one line."""
+        return self._error_response(error)
+
+    def _error_response(self, error: HandshakeError) -> bytes:
+        headers: list[tuple[str, str]] = []
+        status = 400
+        if isinstance(error, InvalidHeader) and error.name == "Sec-WebSocket-Version":
+            status = 426
+            headers.append(("Sec-WebSocket-Version", "13"))
+        elif self._request is not None and self._request.method != b"GET":
+            status = 405
+            headers.append(("Allow", "GET"))
+        body = f"Failed to open a WebSocket connection: {error}.\n".encode()
+        return self.reject(status, headers, body)
+
+
+def extension_offers(factories: Iterable[ClientExtensionFactory]) -> list[ExtensionOffer]:
+    """The ``(name, params)`` offers the factories make, in order."""
+    return [(factory.name, params) for factory in factories for params in factory.offers()]
