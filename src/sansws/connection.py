@@ -728,6 +728,14 @@ class Connection:
             except UnicodeDecodeError:
                 self._fail(1007, "invalid UTF-8 in text message", None, events)
                 return
+            # CPython's decoder holds back an encoded UTF-16 surrogate (ED
+            # A0-BF) until its third byte arrives, although no continuation
+            # can make it valid: refuse it now, not one byte late.
+            if not final:
+                pending = decoder.getstate()[0]
+                if pending[:1] == b"\xed" and pending[1:2] >= b"\xa0":
+                    self._fail(1007, "invalid UTF-8 in text message", None, events)
+                    return
         else:
             data = payload
         if self.stream_messages:
