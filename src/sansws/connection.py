@@ -989,6 +989,9 @@ class ServerConnection(Connection):
         max_body_size: Most body bytes tolerated in the request.
 
     The other arguments are described in :class:`Connection`.
+
+    Raises:
+        UnsafeHeader: ``server_header`` would be unsafe to send.
     """
 
     _client = False

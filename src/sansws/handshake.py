@@ -97,12 +97,13 @@ class _HeadGuard:
     """Enforces the line-length and line-count limits on an HTTP head as its
     bytes arrive, before they reach h11."""
 
-    __slots__ = ("_done", "_limits", "_line", "_lines")
+    __slots__ = ("_cr", "_done", "_limits", "_line", "_lines")
 
     def __init__(self, limits: HandshakeLimits) -> None:
         self._limits = limits
         self._line = 0  # length of the current, unfinished line
         self._lines = 0  # complete lines so far
+        self._cr = False  # whether the unfinished line ends with CR
         self._done = False
 
     def feed(self, data: bytes) -> None:
@@ -114,13 +115,17 @@ class _HeadGuard:
         while True:
             end = data.find(b"\n", pos)
             if end < 0:
-                self._line += len(data) - pos
-                if self._line > limits.max_header_line:
+                if pos < len(data):
+                    self._line += len(data) - pos
+                    # A read may end between the CR and the LF of a line.
+                    self._cr = data[-1] == 0x0D
+                if self._line - self._cr > limits.max_header_line:
                     raise InvalidMessage(f"header line longer than {limits.max_header_line} bytes")
                 return
             length = self._line + end - pos
-            if length > 0 and data[end - 1 : end] == b"\r":
+            if (data[end - 1] == 0x0D) if end > pos else self._cr:
                 length -= 1
+            self._cr = False
             if length > limits.max_header_line:
                 raise InvalidMessage(f"header line longer than {limits.max_header_line} bytes")
             self._line = 0
@@ -153,6 +158,12 @@ def _prepare_headers(headers: HeadersLike) -> list[tuple[str, str]]:
     for name, value in items:
         validate_header(name, value)
     return items
+
+
+def _h11_headers(items: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    # validate_header allows Latin-1 values (obs-text); h11 would encode a
+    # str as ASCII and fail on them.
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in items]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +238,7 @@ class ClientHandshake:
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_h11_max_size(limits))
         try:
             self.request_bytes = self._h11.send(
-                h11.Request(method="GET", target=uri.resource_name, headers=headers)
+                h11.Request(method="GET", target=uri.resource_name, headers=_h11_headers(headers))
             ) + (self._h11.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as exc:  # pragma: no cover - validated above
             raise LocalProtocolError(str(exc)) from exc
@@ -379,6 +390,8 @@ class ServerHandshake:
     ) -> None:
         self.subprotocols = tuple(subprotocols)
         self.extensions = tuple(extensions)
+        if server_header is not None:
+            validate_header("Server", server_header)
         self.server_header = server_header
         self.limits = limits
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_h11_max_size(limits))
@@ -523,7 +536,7 @@ class ServerHandshake:
         headers.extend(extra)
         response = self._h11.send(
             h11.InformationalResponse(
-                status_code=101, headers=headers, reason=b"Switching Protocols"
+                status_code=101, headers=_h11_headers(headers), reason=b"Switching Protocols"
             )
         )
         return response or b"", extension, Headers(headers)
@@ -564,7 +577,7 @@ class ServerHandshake:
         items.append(("Content-Length", str(len(body))))
         items.append(("Connection", "close"))
         try:
-            parts = [self._h11.send(h11.Response(status_code=status, headers=items))]
+            parts = [self._h11.send(h11.Response(status_code=status, headers=_h11_headers(items)))]
             if body:
                 parts.append(self._h11.send(h11.Data(data=body)))
             parts.append(self._h11.send(h11.EndOfMessage()))
