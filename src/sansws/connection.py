@@ -739,7 +739,10 @@ class Connection:
         else:
             data = payload
         if self.stream_messages:
-            events.append(MessageChunk(data, final))
+            # An empty chunk says something only when it ends the message
+            # (a frame header alone, or half a character, carries no data).
+            if data or final:
+                events.append(MessageChunk(data, final))
         else:
             self._msg_parts.append(data)
             if final:
