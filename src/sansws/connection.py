@@ -1119,13 +1119,14 @@ class ServerConnection(Connection):
     def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> None:
         """Refuse the handshake with an HTTP response and close.
 
-        ``Content-Length`` and ``Connection: close`` are added, and a plain
-        text ``Content-Type`` if the body is not empty and none is given.
+        ``Content-Length`` (except for 204 and 304) and ``Connection:
+        close`` are added, and a plain text ``Content-Type`` if the body is
+        not empty and none is given.
 
         Raises:
             InvalidState: No request awaits an answer.
-            LocalProtocolError: ``status`` is not in 200-599, or a header is
-                unsafe.
+            LocalProtocolError: ``status`` is not in 200-599, a 204 or 304
+                would carry a body, or a header is unsafe.
         """
         self._check_answerable()
         self._out.append(self._handshake.reject(status, headers, body))

@@ -555,16 +555,22 @@ class ServerHandshake:
     def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> bytes:
         """An HTTP response refusing the handshake.
 
-        ``Content-Length`` and ``Connection: close`` are added; a
-        ``Content-Type`` of ``text/plain; charset=utf-8`` is added for a
-        non-empty body unless ``headers`` sets one.
+        ``Content-Length`` (except for 204 and 304, which have no body) and
+        ``Connection: close`` are added; a ``Content-Type`` of
+        ``text/plain; charset=utf-8`` is added for a non-empty body unless
+        ``headers`` sets one.
 
         Raises:
             LocalProtocolError: ``status`` is not a final status other than
-                101, or a header is unsafe.
+                101, a 204 or 304 would carry a body, or a header is unsafe.
         """
         if not 200 <= status <= 599:
             raise LocalProtocolError(f"cannot reject a handshake with status {status}")
+        bodiless = status in (204, 304)
+        if body and bodiless:
+            # Checked before h11 sees the response: h11 would refuse the body
+            # only after taking the head, and could then send nothing else.
+            raise LocalProtocolError(f"a {status} response cannot carry a body")
         items = [
             (n, v)
             for n, v in _prepare_headers(headers)
@@ -574,7 +580,8 @@ class ServerHandshake:
             items.append(("Content-Type", "text/plain; charset=utf-8"))
         if self.server_header is not None and not any(n.lower() == "server" for n, _ in items):
             items.append(("Server", self.server_header))
-        items.append(("Content-Length", str(len(body))))
+        if not bodiless:
+            items.append(("Content-Length", str(len(body))))
         items.append(("Connection", "close"))
         try:
             parts = [self._h11.send(h11.Response(status_code=status, headers=_h11_headers(items)))]

@@ -575,3 +575,23 @@ def test_header_line_limit_counts_a_split_crlf_once() -> None:
     head = response_bytes(client, extra=[])[:-2] + line + b"\r"
     assert client.receive_data(head) == []
     assert [type(e) for e in client.receive_data(b"\n\r\n")] == [Accepted]
+
+
+def test_response_with_bare_lf_line_endings_is_accepted() -> None:
+    client = new_client(max_header_line=100)
+    response = response_bytes(client).replace(b"\r\n", b"\n")
+    assert [type(e) for e in client.receive_data(response)] == [Accepted]
+
+
+def test_head_fed_line_by_line_is_accepted() -> None:
+    client = new_client(max_headers=5)
+    events = []
+    for line in response_bytes(client).splitlines(keepends=True):
+        events += client.receive_data(line)
+    assert [type(e) for e in events] == [Accepted]
+
+
+def test_max_body_size_zero_keeps_no_body() -> None:
+    client = new_client(max_body_size=0)
+    event = rejected(client, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nhello")
+    assert (event.status, event.body) == (403, b"")

@@ -322,3 +322,50 @@ def test_failure_reports_the_error_on_the_connection_and_in_the_event(conn: Conn
     assert closed.error.code == 1002
     assert closed.reason == closed.error.reason == "reserved opcode 3"
     assert conn.close_reason == "reserved opcode 3"
+
+
+@pytest.mark.parametrize("size", [5, 300, 70000])
+@pytest.mark.parametrize("opcode", [Opcode.BINARY, Opcode.PING])
+def test_frame_split_anywhere_in_its_header_is_reassembled(
+    conn: Conn, size: int, opcode: Opcode
+) -> None:
+    size = min(size, 125) if opcode == Opcode.PING else size
+    payload = bytes(i % 256 for i in range(size))
+    data = peer_frame(conn, opcode, payload)
+    header_size = len(data) - size
+    expected = [Message(payload)] if opcode == Opcode.BINARY else [Ping(payload)]
+    for split in range(1, header_size + 2):
+        fresh = open_client() if isinstance(conn, ClientConnection) else open_server()
+        events = fresh.receive_data(data[:split])
+        assert events == []
+        assert fresh.receive_data(data[split:]) == expected
+
+
+def test_control_frame_payload_arriving_in_pieces_is_handled_once_whole(conn: Conn) -> None:
+    data = peer_frame(conn, Opcode.PING, b"0123456789")
+    events = []
+    for i in range(len(data)):
+        events += conn.receive_data(data[i : i + 1])
+        if i < len(data) - 1:
+            assert events == []
+    assert events == [Ping(b"0123456789")]
+
+
+def test_outgoing_fragments_set_the_extension_bits_on_the_first_frame_only() -> None:
+    client, _server = open_pair(
+        {"extensions": [ReverseClient()]}, {"extensions": [ReverseServer()]}
+    )
+    client.send_binary(b"ab", final=False)
+    client.send_binary(b"cd")
+    frames = [f for f, _ in parse_all(client.data_to_send())]
+    assert [(f.opcode, f.rsv1, f.payload) for f in frames] == [
+        (Opcode.BINARY, True, b"ba"),
+        (Opcode.CONTINUATION, False, b"dc"),
+    ]
+
+
+def test_failure_while_closing_sends_no_second_close_frame(conn: Conn) -> None:
+    conn.close(1000)
+    conn.data_to_send()
+    events = conn.receive_data(peer_frame(conn, 3))
+    assert_failed(conn, events, 1002, ProtocolError, close_on_wire=False)

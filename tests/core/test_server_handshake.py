@@ -605,3 +605,19 @@ def test_small_request_body_is_tolerated_and_not_kept() -> None:
     data = request_bytes(extra=[("Content-Length", "5")]) + b"hello"
     request = receive_request(new_server(), data)
     assert request.error is None
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_reject_with_a_bodiless_status_refuses_a_body_and_sends_no_length(status: int) -> None:
+    server = new_server()
+    receive_request(server, request_bytes())
+    with pytest.raises(LocalProtocolError, match="cannot carry a body"):
+        server.reject(status, body=b"x")
+    assert server.state is State.CONNECTING
+    assert server.data_to_send() == b""
+    # Nothing was half-sent: the request can still be answered.
+    server.reject(status)
+    data = server.data_to_send()
+    assert data.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"content-length" not in data.lower()
+    assert server.state is State.CLOSED
