@@ -807,7 +807,10 @@ class Connection:
         if error is None:
             error = ProtocolError(code, reason)
         if self._close_sent is None and self._state is OPEN:
-            self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, reason[:120]))
+            # A Close payload holds at most 123 bytes of reason: cut it on a
+            # character boundary so that it stays valid UTF-8.
+            short = reason.encode()[:123].decode(errors="ignore")
+            self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, short))
             self._close_sent = (code, reason)
         self._end(code, reason, error, events)
 

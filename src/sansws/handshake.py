@@ -351,6 +351,8 @@ class ClientHandshake:
             answered = parse_extension_list(raw)
         except ValueError as exc:
             raise NegotiationError("Sec-WebSocket-Extensions", ", ".join(raw), str(exc)) from None
+        if not answered:
+            return None, ()  # only empty list elements: no extension
         factories = {factory.name: factory for factory in self.extensions}
         if len(answered) > 1:
             raise NegotiationError(

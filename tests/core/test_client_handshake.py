@@ -595,3 +595,16 @@ def test_max_body_size_zero_keeps_no_body() -> None:
     client = new_client(max_body_size=0)
     event = rejected(client, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nhello")
     assert (event.status, event.body) == (403, b"")
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_extension_answer_means_no_extension(value: str) -> None:
+    client = new_client(extensions=[ReverseClient()])
+    response = response_bytes(client, extra=[("Sec-WebSocket-Extensions", value)])
+    (accepted,) = client.receive_data(response)
+    assert isinstance(accepted, Accepted)
+    assert accepted.extensions == client.extensions == ()
+    # With no extension in use, RSV1 is refused again.
+    (closed,) = client.receive_data(frame(Opcode.TEXT, b"x", rsv1=True))
+    assert isinstance(closed, Closed)
+    assert closed.code == 1002

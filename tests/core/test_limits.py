@@ -14,6 +14,7 @@ from harness import (
     open_client,
     open_pair,
     open_server,
+    parse_all,
     peer_frame,
 )
 
@@ -207,3 +208,24 @@ def test_uncompressed_message_on_an_extension_connection_is_not_decoded() -> Non
     client, extension = doubling_client(100)
     assert client.receive_data(peer_frame(client, Opcode.BINARY, b"abc")) == [Message(b"abc")]
     assert extension.decoded == []
+
+
+def test_long_failure_reason_is_cut_to_fit_a_close_frame_on_a_character_boundary() -> None:
+    reason = "décodage impossible " * 10  # 200 characters, more bytes in UTF-8
+
+    class Broken(Reverse):
+        def decode(self, data: bytes, rsv: int, final: bool, max_size: int | None) -> bytes:
+            raise ProtocolError(1007, reason)
+
+    class BrokenClient(ReverseClient):
+        def accept(self, params: ExtensionParams) -> Extension:
+            return Broken(params)
+
+    client, _ = open_pair({"extensions": [BrokenClient()]}, {"extensions": [ReverseServer()]})
+    client.receive_data(peer_frame(client, Opcode.TEXT, b"x", rsv1=True))
+    ((close, _),) = parse_all(client.data_to_send())
+    assert len(close.payload) <= 125
+    sent = close.payload[2:].decode()  # still valid UTF-8
+    assert reason.startswith(sent)
+    assert len(sent.encode()) > 120
+    assert client.close_reason == reason  # the application sees it whole
