@@ -30,6 +30,7 @@ Proxies are not supported yet; a proxy would add a step to :class:`Target`
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -232,6 +233,10 @@ class ClientSession:
                 location,
             )
         headers = self.extra_headers
+        if not cross_origin and new_uri.user_info is None:
+            # A relative Location carries no credentials; within the origin
+            # they were given for, they still apply.
+            new_uri = dataclasses.replace(new_uri, user_info=self.uri.user_info)
         if cross_origin:
             headers = Headers(
                 (name, value) for name, value in headers if name.lower() not in _CREDENTIAL_HEADERS
