@@ -106,6 +106,7 @@ from .handshake import (
     ClientResult,
     HandshakeLimits,
     ServerHandshake,
+    extension_offers,
 )
 from .headers import ExtensionOffer, Headers, HeadersLike
 from .uri import WebSocketURI, parse_uri
@@ -217,6 +218,13 @@ class Connection:
         self.subprotocol: str | None = None
         #: The extensions in use, as negotiated, once the handshake has completed.
         self.extensions: tuple[ExtensionOffer, ...] = ()
+        #: The opening handshake's request: the one a client sent (from
+        #: construction on) or a server received (once it arrived).
+        self.request: Request | None = None
+        #: The opening handshake's response: :class:`~sansws.events.Accepted`
+        #: once the connection opened, :class:`~sansws.events.Rejected` if a
+        #: client's handshake was refused.
+        self.response: Accepted | Rejected | None = None
         #: The opening handshake's request headers (sent by a client, received
         #: by a server).
         self.request_headers: Headers | None = None
@@ -469,6 +477,31 @@ class Connection:
         self._timers.pop(_PONG_TIMER, None)
         if self.close_timeout is not None:
             self._timers[_CLOSE_TIMER] = _PENDING
+
+    def fail(self, code: int = 1011, reason: str = "") -> None:
+        """Fail the connection from this side (RFC 6455 section 7.1.7): send
+        a Close frame with ``code`` and ``reason`` unless one was sent, and
+        end at once without waiting for the peer's. The driver closes the
+        transport. For when the application cannot go on, e.g. a message
+        half sent in fragments whose source failed. Does nothing once
+        ``CLOSED``.
+
+        Raises:
+            LocalProtocolError: Invalid code or reason (see :meth:`close`).
+        """
+        payload = self._close_payload(code, reason)
+        if self._state is CONNECTING:
+            self._abort_handshake()
+            return
+        if self._state is CLOSED:
+            return
+        if self._close_sent is None:
+            self._write_frame(True, 0, _CLOSE, payload)
+            self._close_sent = (code, reason)
+        self._state = CLOSED
+        self.close_code, self.close_reason = code, reason
+        self._timers.clear()
+        self._close_transport = True
 
     @staticmethod
     def _close_payload(code: int | None, reason: str) -> bytes:
@@ -933,9 +966,12 @@ class ClientConnection(Connection):
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
         self.request_headers = self._handshake.request_headers
-        #: The server's answer once it arrived: :class:`~sansws.events.Accepted`
-        #: or :class:`~sansws.events.Rejected`.
-        self.response: Accepted | Rejected | None = None
+        self.request = Request(
+            path=self.uri.resource_name,
+            headers=self.request_headers,
+            subprotocols=tuple(subprotocols),
+            extensions=tuple(extension_offers(extensions)),
+        )
         self._out.append(self._handshake.request_bytes)
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
@@ -1032,8 +1068,6 @@ class ServerConnection(Connection):
             server_header=server_header,
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
-        #: The client's request, once it arrived.
-        self.request: Request | None = None
         self._early_data = b""
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
@@ -1113,6 +1147,7 @@ class ServerConnection(Connection):
         self._out.append(response)
         self.response_headers = headers
         self._opened(subprotocol, extension)
+        self.response = Accepted(subprotocol, self.extensions, headers)
         events: list[Event] = []
         early, self._early_data = self._early_data, b""
         if early:
