@@ -385,3 +385,48 @@ def test_closed_error_after_a_clean_close_this_side_started(conn: Conn) -> None:
     error = conn.closed_error()
     assert type(error) is ConnectionClosedOK
     assert str(error) == "connection closed: 1000 (normal closure)"
+
+
+# ---------------------------------------------------------------- fail()
+
+
+def test_fail_sends_a_close_frame_and_ends_at_once(conn: Conn) -> None:
+    conn.fail(1011, "source failed")
+    assert close_frames(conn.data_to_send()) == [close_payload(1011, b"source failed")]
+    assert conn.state is State.CLOSED
+    assert conn.should_close_transport
+    assert (conn.close_code, conn.close_reason) == (1011, "source failed")
+    assert conn.next_deadline() is None
+    # The application ended it: no event, and the peer's answer is ignored.
+    assert conn.receive_data(peer_frame(conn, Opcode.CLOSE, close_payload(1011))) == []
+
+
+def test_fail_while_closing_sends_no_second_close_frame(conn: Conn) -> None:
+    conn.close(1000)
+    conn.data_to_send()
+    conn.fail()
+    assert conn.data_to_send() == b""
+    assert conn.state is State.CLOSED
+    assert conn.should_close_transport
+    assert conn.close_code == 1011
+
+
+def test_fail_once_closed_does_nothing(conn: Conn) -> None:
+    conn.receive_data(b"")
+    conn.fail(1011)
+    assert conn.data_to_send() == b""
+    assert conn.close_code == 1006
+
+
+def test_fail_before_the_handshake_completes_ends_without_a_close_frame() -> None:
+    client = new_client()
+    client.fail()
+    assert client.state is State.CLOSED
+    assert client.should_close_transport
+    assert client.data_to_send() == b""
+
+
+def test_fail_refuses_an_invalid_code(conn: Conn) -> None:
+    with pytest.raises(LocalProtocolError):
+        conn.fail(1006)
+    assert conn.state is State.OPEN
