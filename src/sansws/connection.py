@@ -120,6 +120,10 @@ _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 _CONTINUATION, _TEXT, _BINARY = 0x0, 0x1, 0x2
 _CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
 
+# RFC 6455 section 5.2: "the minimal number of bytes MUST be used to encode
+# the length".
+_NOT_SHORTEST = "frame length not in its shortest encoding"
+
 # Bytes a server buffers between the request and accept(): a client may send
 # frames without waiting for the response, but not without bound.
 _MAX_EARLY_DATA = 1 << 20
@@ -564,6 +568,7 @@ class Connection:
         events: list[Event] = []
         if self._state is CLOSED:
             self._close_transport = True
+            self._timers.clear()  # the close timer waited for this EOF
         elif self._state is CONNECTING:
             self._receive_handshake_eof(events)
         else:
@@ -600,6 +605,9 @@ class Connection:
                         break
                     length = (data[pos + 2] << 8) | data[pos + 3]
                     header = 4
+                    if length < 126:
+                        self._fail(1002, _NOT_SHORTEST, None, events)
+                        return
                 else:
                     if end - pos < 10:
                         break
@@ -609,6 +617,9 @@ class Connection:
                         self._fail(
                             1002, "frame length has its most significant bit set", None, events
                         )
+                        return
+                    if length < 65536:
+                        self._fail(1002, _NOT_SHORTEST, None, events)
                         return
             if second & 0x80:
                 if not expect_mask:

@@ -238,6 +238,9 @@ def serialize_frame(frame: Frame, mask: bytes | None = None) -> bytes:
     return header + payload
 
 
+_NOT_SHORTEST = "frame length not in its shortest encoding"
+
+
 def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
     """Parse one frame at the start of ``data``.
 
@@ -247,7 +250,9 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
     connection's job.
 
     Raises:
-        ValueError: The 64-bit length has its most significant bit set.
+        ValueError: The 64-bit length has its most significant bit set, or
+            the length is not in its shortest encoding (RFC 6455 section
+            5.2).
     """
     if len(data) < 2:
         return None
@@ -258,6 +263,8 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
         if len(data) < 4:
             return None
         length = int.from_bytes(data[2:4], "big")
+        if length < 126:
+            raise ValueError(_NOT_SHORTEST)
         pos = 4
     elif length == 127:
         if len(data) < 10:
@@ -265,6 +272,8 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
         length = int.from_bytes(data[2:10], "big")
         if length >> 63:
             raise ValueError("the most significant bit of a 64-bit length must be 0")
+        if length < 65536:
+            raise ValueError(_NOT_SHORTEST)
         pos = 10
     masked = bool(second & 0x80)
     mask = b""

@@ -244,6 +244,7 @@ def test_client_waits_for_the_server_to_close_the_transport() -> None:
     assert client.next_deadline() == float("-inf")
     assert client.receive_data(b"") == []
     assert client.should_close_transport
+    assert client.next_deadline() is None  # nothing left to wait for
 
 
 def test_client_with_no_close_timeout_waits_for_eof_forever() -> None:

@@ -69,6 +69,15 @@ def test_parse_frame_returns_none_for_every_incomplete_prefix(
         assert parse_frame(data[:end]) is None
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"\x82\x7e\x00\x7d" + b"x" * 125, b"\x82\x7f" + (65535).to_bytes(8, "big") + b"x" * 65535],
+)
+def test_parse_frame_refuses_a_length_not_in_its_shortest_encoding(data: bytes) -> None:
+    with pytest.raises(ValueError, match="shortest"):
+        parse_frame(data)
+
+
 def test_parse_frame_refuses_a_64_bit_length_with_the_top_bit_set() -> None:
     with pytest.raises(ValueError, match="most significant bit"):
         parse_frame(b"\x82\x7f\x80" + b"\x00" * 7)

@@ -68,6 +68,29 @@ def test_64_bit_length_with_most_significant_bit_set_fails_with_1002(conn: Conn)
     assert "most significant bit" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("length_field", "size"),
+    [
+        (b"\x7e\x00\x00", 0),
+        (b"\x7e\x00\x7d", 125),
+        (b"\x7f" + (125).to_bytes(8, "big"), 125),
+        (b"\x7f" + (65535).to_bytes(8, "big"), 65535),
+    ],
+    ids=["16-bit-0", "16-bit-125", "64-bit-125", "64-bit-65535"],
+)
+def test_length_not_in_its_shortest_encoding_fails_with_1002(
+    conn: Conn, length_field: bytes, size: int
+) -> None:
+    # RFC 6455 section 5.2: "the minimal number of bytes MUST be used".
+    if isinstance(conn, ServerConnection):
+        header = bytes([0x82, 0x80 | length_field[0]]) + length_field[1:] + MASK
+    else:
+        header = b"\x82" + length_field
+    events = conn.receive_data(header)  # failed at the header, payload unread
+    error = assert_failed(conn, events, 1002, ProtocolError).error
+    assert "shortest" in str(error)
+
+
 def test_many_frames_in_one_read_each_yield_a_message(conn: Conn) -> None:
     data = b"".join(peer_frame(conn, Opcode.TEXT, str(i).encode()) for i in range(20))
     assert conn.receive_data(data) == [Message(str(i)) for i in range(20)]
