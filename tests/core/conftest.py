@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import open_client, open_server
+from core_harness import open_client, open_server
 
 from sansws import ClientConnection, ServerConnection
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import h11
 import pytest
-from harness import (
+from core_harness import (
     URL,
     ReverseClient,
     basic_auth,

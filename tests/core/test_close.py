@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import (
+from core_harness import (
     assert_failed,
     close_frames,
     new_client,

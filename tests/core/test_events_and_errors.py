@@ -7,7 +7,7 @@ import dataclasses
 import pickle
 
 import pytest
-from harness import URL
+from core_harness import URL
 
 import sansws
 from sansws import ClientConnection

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from harness import (
+from core_harness import (
     MASK,
     ReverseClient,
     ReverseServer,

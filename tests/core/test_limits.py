@@ -4,7 +4,7 @@ buffering it, and after decoding by an extension."""
 from __future__ import annotations
 
 import pytest
-from harness import (
+from core_harness import (
     URL,
     Reverse,
     ReverseClient,

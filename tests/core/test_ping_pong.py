@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import open_pair, parse_all, peer_frame, transfer
+from core_harness import open_pair, parse_all, peer_frame, transfer
 
 from sansws import ClientConnection, ServerConnection
 from sansws.errors import LocalProtocolError

@@ -7,7 +7,7 @@ from typing import Any
 
 import h11
 import pytest
-from harness import (
+from core_harness import (
     NO_TIMERS,
     ReverseClient,
     ReverseServer,

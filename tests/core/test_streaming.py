@@ -4,7 +4,7 @@ its payload arrives, never buffered whole."""
 from __future__ import annotations
 
 import pytest
-from harness import assert_failed, open_client, open_server, peer_frame
+from core_harness import assert_failed, open_client, open_server, peer_frame
 
 from sansws import ClientConnection, ServerConnection
 from sansws.errors import ProtocolError

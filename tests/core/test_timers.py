@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import pytest
-from harness import (
+from core_harness import (
     NO_TIMERS,
     URL,
     assert_failed,
