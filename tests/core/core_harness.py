@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from inspect import signature
 from typing import Any
 
 from sansws import ClientConnection, ServerConnection, State
@@ -23,13 +24,20 @@ from sansws.headers import ExtensionOffer
 # A fixed masking key keeps hand-built client frames readable in failures.
 MASK = b"\x37\xfa\x21\x3d"
 
-# Timers off unless a test is about them, so that output holds only what the
-# test caused.
-NO_TIMERS: dict[str, Any] = {
+# Compression, where the core offers it by default, is tested on its own:
+# here it stays off so that the wire carries exactly what a test sent.
+PLAIN: dict[str, Any] = (
+    {"compression": None} if "compression" in signature(ClientConnection).parameters else {}
+)
+
+# Timers and compression off unless a test is about them, so that output
+# holds only what the test caused.
+QUIET: dict[str, Any] = {
     "ping_interval": None,
     "ping_timeout": None,
     "close_timeout": None,
     "open_timeout": None,
+    **PLAIN,
 }
 
 URL = "ws://example.com/chat"
@@ -124,7 +132,7 @@ def client_key(client: ClientConnection) -> str:
 
 def new_client(url: str = URL, **kwargs: Any) -> ClientConnection:
     """A client whose request was taken from its output, awaiting the answer."""
-    client = ClientConnection(url, **{**NO_TIMERS, **kwargs})
+    client = ClientConnection(url, **{**QUIET, **kwargs})
     client.data_to_send()
     return client
 
@@ -140,7 +148,7 @@ def open_client(**kwargs: Any) -> ClientConnection:
 
 def open_server(**kwargs: Any) -> ServerConnection:
     """An ``OPEN`` server, its output drained."""
-    server = ServerConnection(**{**NO_TIMERS, **kwargs})
+    server = ServerConnection(**{**QUIET, **kwargs})
     events = server.receive_data(request_bytes())
     assert [type(e) for e in events] == [Request]
     assert server.accept() == []
@@ -153,8 +161,8 @@ def open_pair(
     client_kwargs: dict[str, Any] | None = None, server_kwargs: dict[str, Any] | None = None
 ) -> tuple[ClientConnection, ServerConnection]:
     """A client and a server that completed the handshake with each other."""
-    client = ClientConnection(URL, **{**NO_TIMERS, **(client_kwargs or {})})
-    server = ServerConnection(**{**NO_TIMERS, **(server_kwargs or {})})
+    client = ClientConnection(URL, **{**QUIET, **(client_kwargs or {})})
+    server = ServerConnection(**{**QUIET, **(server_kwargs or {})})
     (request,) = server.receive_data(client.data_to_send())
     assert isinstance(request, Request)
     assert server.accept() == []

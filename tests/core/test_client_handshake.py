@@ -9,6 +9,7 @@ from typing import Any
 import h11
 import pytest
 from core_harness import (
+    PLAIN,
     URL,
     ReverseClient,
     basic_auth,
@@ -45,7 +46,7 @@ def parse_request(data: bytes) -> tuple[h11.Request, list[tuple[str, str]]]:
 
 
 def sent_headers(url: str = URL, **kwargs: Any) -> Headers:
-    client = ClientConnection(url, **kwargs)
+    client = ClientConnection(url, **{**PLAIN, **kwargs})
     _request, headers = parse_request(client.data_to_send())
     assert Headers(headers) == client.request_headers
     return Headers(headers)
@@ -55,7 +56,7 @@ def sent_headers(url: str = URL, **kwargs: Any) -> Headers:
 
 
 def test_client_request_is_an_http_11_get_upgrade_with_the_required_headers() -> None:
-    client = ClientConnection("ws://example.com/chat?room=1")
+    client = ClientConnection("ws://example.com/chat?room=1", **PLAIN)
     request, headers = parse_request(client.data_to_send())
     assert (request.method, request.target, request.http_version) == (
         b"GET",

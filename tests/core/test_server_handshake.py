@@ -8,7 +8,7 @@ from typing import Any
 import h11
 import pytest
 from core_harness import (
-    NO_TIMERS,
+    QUIET,
     ReverseClient,
     ReverseServer,
     client_frame,
@@ -35,7 +35,7 @@ KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3's example
 
 
 def new_server(**kwargs: Any) -> ServerConnection:
-    return ServerConnection(**{**NO_TIMERS, **kwargs})
+    return ServerConnection(**{**QUIET, **kwargs})
 
 
 def parse_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -554,7 +554,7 @@ def test_too_much_data_before_accept_fails_the_handshake() -> None:
 
 
 def test_real_client_and_server_complete_the_handshake_and_exchange_messages() -> None:
-    client = ClientConnection("ws://example.com/", subprotocols=["chat"], **NO_TIMERS)
+    client = ClientConnection("ws://example.com/", subprotocols=["chat"], **QUIET)
     server = new_server(subprotocols=["chat"])
     request = receive_request(server, client.data_to_send())
     assert request.subprotocols == ("chat",)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from core_harness import (
-    NO_TIMERS,
+    QUIET,
     URL,
     assert_failed,
     close_frames,
@@ -38,14 +38,14 @@ def pings(data: bytes) -> list[bytes]:
 
 
 def test_next_deadline_is_minus_infinity_until_a_started_timer_is_armed() -> None:
-    client = ClientConnection(URL, **{**NO_TIMERS, "open_timeout": 10.0})
+    client = ClientConnection(URL, **{**QUIET, "open_timeout": 10.0})
     assert client.next_deadline() == -INF
     assert client.handle_timeout(100.0) == []
     assert client.next_deadline() == 110.0
 
 
 def test_next_deadline_is_none_when_no_timer_runs() -> None:
-    client = ClientConnection(URL, **NO_TIMERS)
+    client = ClientConnection(URL, **QUIET)
     assert client.next_deadline() is None
     assert client.handle_timeout(5.0) == []
     assert client.next_deadline() is None
@@ -64,7 +64,7 @@ def test_next_deadline_is_the_earliest_timer() -> None:
 
 
 def test_handle_timeout_called_early_or_often_changes_nothing() -> None:
-    client = ClientConnection(URL, **{**NO_TIMERS, "open_timeout": 10.0})
+    client = ClientConnection(URL, **{**QUIET, "open_timeout": 10.0})
     client.data_to_send()
     client.handle_timeout(0.0)
     for now in (0.0, 1.0, 5.0, 9.999):
@@ -87,9 +87,9 @@ def test_no_timer_runs_once_closed() -> None:
 def test_opening_handshake_that_takes_too_long_ends_with_open_timeout(role: str) -> None:
     conn: ClientConnection | ServerConnection
     if role == "client":
-        conn = ClientConnection(URL, **{**NO_TIMERS, "open_timeout": 10.0})
+        conn = ClientConnection(URL, **{**QUIET, "open_timeout": 10.0})
     else:
-        conn = ServerConnection(**{**NO_TIMERS, "open_timeout": 10.0})
+        conn = ServerConnection(**{**QUIET, "open_timeout": 10.0})
     conn.data_to_send()
     conn.handle_timeout(50.0)
     assert conn.handle_timeout(59.9) == []
@@ -104,7 +104,7 @@ def test_opening_handshake_that_takes_too_long_ends_with_open_timeout(role: str)
 
 
 def test_server_open_timeout_covers_the_wait_for_accept() -> None:
-    server = ServerConnection(**{**NO_TIMERS, "open_timeout": 10.0})
+    server = ServerConnection(**{**QUIET, "open_timeout": 10.0})
     server.handle_timeout(0.0)
     server.receive_data(request_bytes())
     (closed,) = server.handle_timeout(10.0)
@@ -113,7 +113,7 @@ def test_server_open_timeout_covers_the_wait_for_accept() -> None:
 
 
 def test_completed_handshake_stops_the_open_timer() -> None:
-    client = ClientConnection(URL, **{**NO_TIMERS, "open_timeout": 10.0})
+    client = ClientConnection(URL, **{**QUIET, "open_timeout": 10.0})
     client.data_to_send()
     client.handle_timeout(0.0)
     client.receive_data(response_bytes(client))
@@ -123,7 +123,7 @@ def test_completed_handshake_stops_the_open_timer() -> None:
 
 
 def test_open_timeout_none_waits_forever() -> None:
-    client = ClientConnection(URL, **NO_TIMERS)
+    client = ClientConnection(URL, **QUIET)
     client.handle_timeout(0.0)
     assert client.handle_timeout(1e9) == []
     assert client.state is State.CONNECTING
