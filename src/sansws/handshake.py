@@ -33,6 +33,7 @@ from .errors import (
     InvalidMessage,
     LocalProtocolError,
     NegotiationError,
+    UnsafeHeader,
 )
 from .events import Accepted, Rejected, Request
 from .extensions.base import (
@@ -153,10 +154,33 @@ def _has_token(headers: Headers, name: str, token: str) -> bool:
     return any(item.lower() == token for item in parse_token_list(headers.get_all(name)))
 
 
-def _prepare_headers(headers: HeadersLike) -> list[tuple[str, str]]:
+# Headers the opening handshake itself sets: an application's copy would
+# contradict them (a second key, another version) or bypass negotiation.
+_HANDSHAKE_HEADERS = frozenset(
+    {
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "content-length",
+        "transfer-encoding",
+    }
+)
+
+
+def _prepare_headers(headers: HeadersLike, *, upgrade: bool = True) -> list[tuple[str, str]]:
+    """Validate the application's extra headers; those of a request or a 101
+    (``upgrade``) may not set what the handshake sets."""
     items = list(Headers(headers))
     for name, value in items:
         validate_header(name, value)
+        if upgrade and name.lower() in _HANDSHAKE_HEADERS:
+            raise UnsafeHeader(
+                name, value, "the handshake sets this header (use subprotocols= or extensions=)"
+            )
     return items
 
 
@@ -224,7 +248,7 @@ class ClientHandshake:
         extra = _prepare_headers(extra_headers)
         # An application's own header replaces a default one of the same
         # name (except the handshake's own), so it can set User-Agent.
-        overridable = {"user-agent", "origin", "authorization"}
+        overridable = {"host", "user-agent", "origin", "authorization"}
         replaced = {name.lower() for name, _ in extra} & overridable
         headers = [(n, v) for n, v in headers if n.lower() not in replaced]
         headers.extend(extra)
@@ -575,7 +599,7 @@ class ServerHandshake:
             raise LocalProtocolError(f"a {status} response cannot carry a body")
         items = [
             (n, v)
-            for n, v in _prepare_headers(headers)
+            for n, v in _prepare_headers(headers, upgrade=False)
             if n.lower() not in ("content-length", "connection", "transfer-encoding")
         ]
         if body and not any(n.lower() == "content-type" for n, _ in items):

@@ -609,3 +609,26 @@ def test_empty_extension_answer_means_no_extension(value: str) -> None:
     (closed,) = client.receive_data(frame(Opcode.TEXT, b"x", rsv1=True))
     assert isinstance(closed, Closed)
     assert closed.code == 1002
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Upgrade",
+        "connection",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+        "Content-Length",
+    ],
+)
+def test_extra_headers_cannot_set_what_the_handshake_sets(name: str) -> None:
+    with pytest.raises(UnsafeHeader, match="the handshake sets this header"):
+        ClientConnection("ws://example.com/", extra_headers=[(name, "x")])
+
+
+def test_an_extra_host_header_replaces_the_one_from_the_url() -> None:
+    conn = ClientConnection("ws://127.0.0.1:8000/", extra_headers=[("Host", "app.example")])
+    assert conn.request_headers is not None
+    assert conn.request_headers.get_all("Host") == ["app.example"]

@@ -621,3 +621,15 @@ def test_reject_with_a_bodiless_status_refuses_a_body_and_sends_no_length(status
     assert data.startswith(f"HTTP/1.1 {status} ".encode())
     assert b"content-length" not in data.lower()
     assert server.state is State.CLOSED
+
+
+def test_accept_refuses_extra_headers_that_the_handshake_sets() -> None:
+    client = ClientConnection("ws://example.com/")
+    server = ServerConnection()
+    server.receive_data(client.data_to_send())
+    with pytest.raises(UnsafeHeader, match="the handshake sets this header"):
+        server.accept(extra_headers=[("Sec-WebSocket-Accept", "forged")])
+    # Nothing was sent; the request can still be answered.
+    assert server.data_to_send() == b""
+    server.accept(extra_headers=[("X-Served-By", "a")])
+    assert b"X-Served-By: a\r\n" in server.data_to_send()
