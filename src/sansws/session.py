@@ -44,7 +44,7 @@ from .errors import (
     RedirectError,
     WebSocketError,
 )
-from .events import Rejected
+from .events import Accepted, Rejected
 from .handshake import REDIRECT_STATUSES
 from .headers import Headers, HeadersLike
 from .uri import WebSocketURI, parse_uri
@@ -190,7 +190,10 @@ class ClientSession:
             HandshakeError: The server's answer was not a valid handshake.
         """
         connection = attempt.connection
-        if connection.state is State.OPEN:
+        if connection.state is State.OPEN or isinstance(connection.response, Accepted):
+            # Accepted, even if frames that came with the response (a
+            # message, a Close) already ended the connection: the
+            # application reads them, then the close.
             return None
         response = connection.response
         if isinstance(response, Rejected) and response.status in REDIRECT_STATUSES:
