@@ -635,8 +635,7 @@ def connect(
         max_message_size=max_message_size,
         **options,
     )
-    if ssl not in (None, False) and not session.uri.secure:
-        raise ValueError("ssl was given for a ws:// URL; use wss://")
+    session.check_tls_option(ssl is not None and ssl is not False)
     context = ssl if isinstance(ssl, ssl_module.SSLContext) else None
     attempt = session.start(_monotonic())
     while True:

@@ -134,6 +134,7 @@ class RawServer:
         # The driver closing or resetting is expected in these tests.
         with contextlib.suppress(OSError):
             self.behaviour(sock, self)
+        sock.close()
 
     def stopped(self, timeout: float) -> bool:
         """Sleep until stop or ``timeout``; True if stopping."""
