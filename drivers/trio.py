@@ -465,6 +465,8 @@ class Connection:
             self._timer_deadline = timer_deadline
             if self._timer_scope is not None:
                 self._timer_scope.deadline = timer_deadline
+        if self._reader_wakeup and not endpoint.reading_paused:
+            self._reader_wakeup.unpark()
         if endpoint.should_close_transport and not self._closing:
             self._begin_closing()
 
