@@ -255,7 +255,12 @@ class Connection:
         await trio.lowlevel.checkpoint_if_cancelled()
         waited = False
         while True:
-            message = endpoint.next_message()
+            try:
+                message = endpoint.next_message()
+            except ConnectionClosed:
+                if not self._seen_closed:  # it failed the connection just now
+                    self._after(None)
+                raise
             if message is not None:
                 if not endpoint.reading_paused:
                     self._reader_wakeup.unpark()
@@ -670,8 +675,15 @@ async def _open_transport(
         tls = trio.SSLStream(stream, context, server_hostname=target.server_hostname)
         try:
             await tls.do_handshake()
-        except BaseException:
+        except BaseException as exc:
             await trio.aclose_forcefully(tls)
+            if isinstance(exc, trio.BrokenResourceError):
+                # Raise what went wrong (ssl.SSLCertVerificationError, ...), an
+                # OSError like every other transport failure.
+                cause = exc.__cause__
+                if isinstance(cause, OSError):
+                    raise cause from None
+                raise ConnectionError("TLS handshake failed") from exc
             raise
         return tls
     session.check_deadline(trio.current_time())
