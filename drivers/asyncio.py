@@ -291,11 +291,15 @@ class Connection:
             try:
                 message = endpoint.next_message()
             except ConnectionClosed as exc:
+                # Asking for more may have released input held back after
+                # the messages already returned, and failed the connection.
+                self._process(None)
                 raise exc from self._connection.close_error
             if message is not None:
                 if self._reading_paused and not endpoint.reading_paused:
                     self._sync_reading()
                 return message
+            self._process(None)
             await self._wait(self._recv_waiters)
 
     async def __aiter__(self) -> AsyncIterator[Data]:
