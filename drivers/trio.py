@@ -840,6 +840,8 @@ class Server:
         ssl: ssl_module.SSLContext | None,
     ) -> None:
         self._listeners = listeners
+        name = listeners[0].socket.getsockname()
+        self._port = int(name[1]) if isinstance(name, tuple) else 0
         self._handler = handler
         self._connection_options = connection_options
         self._process_request = process_request
@@ -864,8 +866,7 @@ class Server:
     def port(self) -> int:
         """The port the (first) listening socket is bound to; 0 for a Unix
         socket."""
-        name = self._listeners[0].socket.getsockname()
-        return int(name[1]) if isinstance(name, tuple) else 0
+        return self._port
 
     @property
     def connections(self) -> set[Connection]:
