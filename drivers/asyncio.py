@@ -539,13 +539,13 @@ class Connection:
     def _process(self, progress: Progress | None) -> None:
         """Act on the endpoint after a call into it: write, wake waiters,
         close the transport or pause reading, re-arm the timer."""
+        transport = self._transport
+        if transport is None:
+            return  # not connected yet: connection_made comes back here
         endpoint = self._endpoint
         data = endpoint.data_to_send()
         if self._lost:
-            return
-        transport = self._transport
-        if transport is None:
-            return  # not connected yet; connection_made comes back here
+            return  # nowhere to write, and connection_lost woke every waiter
         if data:
             transport.write(data)
         if progress is not None:
