@@ -96,6 +96,8 @@ class Endpoint:
         self._paused = False
         self._pings: OrderedDict[bytes, float] = OrderedDict()
         self._fragment_kind: type | None = None
+        # The application took a message and has not asked for the next one.
+        self._answering = False
         self._keepalive_latency = 0.0
         #: Round-trip time of the last answered Ping (the application's or a
         #: keepalive one), in seconds; 0 until one was answered.
@@ -107,6 +109,7 @@ class Endpoint:
         """Feed bytes read from the transport (``b""`` at end of stream)."""
         connecting = self.connection.state is State.CONNECTING
         progress = Progress()
+        self.connection.hold_violations = self._answering or bool(self._messages)
         self._dispatch(self.connection.receive_data(data), now, progress)
         self._dispatch(self.connection.handle_timeout(now), now, progress)
         progress.handshake = connecting and self.connection.state is not State.CONNECTING
@@ -175,8 +178,12 @@ class Endpoint:
     @property
     def reading_paused(self) -> bool:
         """Whether the driver should stop reading from the transport because
-        the application is not keeping up (see ``max_queue``)."""
-        return self._paused
+        the application is not keeping up (see ``max_queue``). Never once
+        the connection is closing: the peer's Close frame must be read, or
+        the close handshake could only end at ``close_timeout``. Also while
+        input that breaks the protocol is held (see :meth:`next_message`)."""
+        paused = self._paused or self.connection.holding
+        return paused and self.connection.state is State.OPEN
 
     @property
     def handshake_pending(self) -> bool:
@@ -199,6 +206,13 @@ class Endpoint:
     def next_message(self) -> str | bytes | None:
         """The oldest received message, or ``None`` if none has arrived yet.
 
+        When the queue is empty, this may fail the connection: a frame that
+        broke the protocol right after messages the application had not
+        answered yet is held until the application asks for more (see
+        :meth:`~sansws.Connection.release_held_input`), so that its answers
+        go out before the Close frame. Write :meth:`data_to_send` after it,
+        as after any call.
+
         Raises:
             ConnectionClosed: The connection is closed and every message
                 received before the close was already returned.
@@ -207,7 +221,13 @@ class Endpoint:
             message = self._messages.popleft()
             if self._paused and len(self._messages) <= self._resume_at:
                 self._paused = False
+            self._answering = True
             return message
+        # The application answered every message it took: a frame held back
+        # because it breaks the protocol now fails the connection.
+        self._answering = False
+        if self.connection.holding:
+            self._dispatch(self.connection.release_held_input(), 0.0, Progress())
         if self.connection.state is State.CLOSED:
             raise self.connection.closed_error()
         return None
