@@ -261,10 +261,16 @@ class Connection:
         self._msg_parts: list[Any] = []
         self._msg_decoder: codecs.IncrementalDecoder | None = None
 
-        #: Set by the layer that queues messages for the application while
-        #: messages received earlier are not answered yet (see
-        #: :meth:`release_held_input`).
-        self.hold_violations = False
+        #: Opt-in for a layer that queues messages for an application (the
+        #: :class:`~sansws.endpoint.Endpoint` sets it): hold a frame that
+        #: breaks the protocol while messages before it may still be
+        #: answered, so that the answers precede the Close frame. See
+        #: :meth:`release_held_input`. Off by default: the violation then
+        #: fails the connection in the ``receive_data`` call that delivers it.
+        self.defer_violations = False
+        #: With :attr:`defer_violations`: set by that layer while the
+        #: application holds messages it has not answered yet.
+        self.messages_unanswered = False
         self._held = False
         self._releasing = False
 
@@ -604,10 +610,11 @@ class Connection:
 
         A frame that breaks the protocol ends the connection, but the
         messages that came before it are valid and the application may still
-        answer them. When one of them was completed by the same
-        :meth:`receive_data` call, or while :attr:`hold_violations` is set,
-        the offending frame and everything after it are held, unprocessed,
-        and the connection stays open. They are processed (and the Close
+        answer them. With :attr:`defer_violations` set, when one of them was
+        completed by the same :meth:`receive_data` call, or while
+        :attr:`messages_unanswered` is set, the offending frame and
+        everything after it are held, unprocessed, and the connection stays
+        open. They are processed (and the Close
         frame queued, after whatever the application sent meanwhile) by this
         method, by the next :meth:`receive_data` call, or by a
         :meth:`handle_timeout` call that finds a timer due.
@@ -629,8 +636,10 @@ class Connection:
     ) -> None:
         """The frame starting at ``data[pos]`` breaks the protocol: fail, or
         hold it while earlier messages may still be answered."""
-        if not self._releasing and (
-            self.hold_violations or any(type(event) is Message for event in events)
+        if (
+            self.defer_violations
+            and not self._releasing
+            and (self.messages_unanswered or any(type(event) is Message for event in events))
         ):
             self._buf = data[pos:]
             self._held = True
