@@ -11,9 +11,8 @@ import argparse
 import contextlib
 import sys
 
-from sansws.drivers.trio import ConnectionClosed, WebSocketError, connect
-
 import trio
+from sansws.drivers.trio import ConnectionClosed, WebSocketError, connect
 
 LIMIT = 2**24
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from sansws.drivers.trio import Connection, serve
-
 import trio
+from sansws.drivers.trio import Connection, serve
 
 LIMIT = 2**24
 

@@ -11,14 +11,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
+import trio
 import websockets
 from sansws.drivers.trio import Connection, ConnectionClosedOK, connect, serve
 from trio_peers import run
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection as WsConnection
 from websockets.asyncio.server import serve as ws_serve
-
-import trio
 
 SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20]
 
