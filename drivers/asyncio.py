@@ -318,11 +318,11 @@ class Connection:
         while True:
             try:
                 message = endpoint.next_message()
-            except ConnectionClosed as exc:
+            except ConnectionClosed:
                 # Asking for more may have released input held back after
                 # the messages already returned, and failed the connection.
                 self._process(None)
-                raise exc from self._connection.close_error
+                raise
             if message is not None:
                 if self._reading_paused and not endpoint.reading_paused:
                     self._sync_reading()
