@@ -68,13 +68,19 @@ from sansws.connection import DEFAULT_USER_AGENT, State
 from sansws.connection import ServerConnection as _ServerConnection
 from sansws.endpoint import Endpoint, Progress, Response, is_message
 from sansws.errors import (
+    CloseTimeout,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     HandshakeError,
+    InvalidState,
     InvalidStatus,
     InvalidURI,
+    LocalProtocolError,
     OpenTimeout,
+    PayloadTooBig,
+    PingTimeout,
+    ProtocolError,
     RedirectError,
     WebSocketError,
     WebSocketTimeout,
@@ -84,16 +90,22 @@ from sansws.headers import Headers, HeadersLike
 from sansws.session import Attempt, ClientSession, Target
 
 __all__ = [
+    "CloseTimeout",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
     "Connection",
     "HandshakeError",
     "Handler",
+    "InvalidState",
     "InvalidStatus",
     "InvalidURI",
+    "LocalProtocolError",
     "OpenTimeout",
+    "PayloadTooBig",
+    "PingTimeout",
     "ProcessRequest",
+    "ProtocolError",
     "RedirectError",
     "Request",
     "Response",
@@ -306,11 +318,11 @@ class Connection:
         while True:
             try:
                 message = endpoint.next_message()
-            except ConnectionClosed as exc:
+            except ConnectionClosed:
                 # Asking for more may have released input held back after
                 # the messages already returned, and failed the connection.
                 self._process(None)
-                raise exc from self._connection.close_error
+                raise
             if message is not None:
                 if self._reading_paused and not endpoint.reading_paused:
                     self._sync_reading()

@@ -33,6 +33,12 @@ Cancellation: every ``await`` in this module is a checkpoint. A cancelled
 message or nothing, except a message sent in fragments, which fails the
 connection with 1011 if it is cancelled after its first fragment. No task
 outlives the ``async with`` block that created the connection.
+
+Ctrl+C: the driver's tasks, and server handlers, run with trio's
+KeyboardInterrupt protection, so that ``KeyboardInterrupt`` is raised in the
+main task, at the wait it is blocked in, never inside the driver's
+bookkeeping. Leaving a block by an interrupt or a cancellation closes the
+transports at once, without close handshakes.
 """
 
 from __future__ import annotations
@@ -517,6 +523,7 @@ class Connection:
         for scope in self._task_scopes:
             scope.cancel()
 
+    @trio.lowlevel.enable_ki_protection
     async def _read_loop(self) -> None:
         endpoint = self._endpoint
         receive_some = self._stream.receive_some
@@ -533,6 +540,7 @@ class Connection:
                 if not data:
                     break
 
+    @trio.lowlevel.enable_ki_protection
     async def _timer_loop(self) -> None:
         endpoint = self._endpoint
         with self._task_scope():
@@ -543,6 +551,7 @@ class Connection:
                 self._timer_scope = None
                 self._after(endpoint.handle_timeout(trio.current_time()))
 
+    @trio.lowlevel.enable_ki_protection
     async def _write_loop(self) -> None:
         endpoint = self._endpoint
         send_all = self._stream.send_all
@@ -902,6 +911,7 @@ class Server:
             self._accepting += 1
             nursery.start_soon(self._accept_loop, listener, nursery)
 
+    @trio.lowlevel.enable_ki_protection
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         try:
             with trio.CancelScope() as scope:
@@ -925,6 +935,7 @@ class Server:
             self._accepting -= 1
             self._check_done()
 
+    @trio.lowlevel.enable_ki_protection
     async def _handle(self, transport: trio.SocketStream) -> None:
         try:
             endpoint = Endpoint(
@@ -1120,6 +1131,10 @@ async def serve(
                 yield server
             except BaseException as exc:
                 error.append(exc)
+                if not isinstance(exc, Exception):
+                    # Cancelled or interrupted: abort the connections rather
+                    # than wait for their close handshakes.
+                    nursery.cancel_scope.cancel()
             server.shutdown()
     finally:
         for listener in listeners:

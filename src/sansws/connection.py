@@ -309,6 +309,8 @@ class Connection:
         :class:`~sansws.errors.ConnectionClosedError`.
 
         Before ``CLOSED`` (while ``CLOSING``), describes the close sent so far.
+        Its ``__cause__`` is :attr:`close_error`: why sansws ended the
+        connection, if it did.
         """
         code = self.close_code
         reason = self.close_reason or ""
@@ -318,7 +320,9 @@ class Connection:
                 code, reason = self._close_sent[0], self._close_sent[1]
         clean = self._close_sent is not None and self._close_received is not None
         cls = ConnectionClosedOK if clean and code in OK_CLOSE_CODES else ConnectionClosedError
-        return cls(code, reason, clean)
+        error = cls(code, reason, clean)
+        error.__cause__ = self.close_error
+        return error
 
     # ------------------------------------------------------------------ output
 

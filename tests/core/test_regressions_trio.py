@@ -6,7 +6,7 @@ import pytest
 
 from sansws.connection import ServerConnection, State
 from sansws.endpoint import Endpoint
-from sansws.errors import ConnectionClosedError
+from sansws.errors import ConnectionClosedError, ProtocolError
 from sansws.events import Request
 
 
@@ -135,3 +135,15 @@ def test_held_input_is_processed_when_a_timer_is_due() -> None:
     assert endpoint.closed
     assert endpoint.connection.close_code == 1002
     assert endpoint.connection.release_held_input() == []
+
+
+def test_the_closed_error_says_why_sansws_ended_the_connection() -> None:
+    # Every driver raises closed_error(); its __cause__ carries the reason
+    # (here a ProtocolError), so that no driver has to add it.
+    endpoint = _open_server(max_queue=16)
+    endpoint.receive_data(RSV2_TEXT, 1.0)
+    with pytest.raises(ConnectionClosedError) as caught:
+        endpoint.next_message()
+    assert isinstance(caught.value.__cause__, ProtocolError)
+    assert caught.value.__cause__.code == 1002
+    assert endpoint.connection.close_error is caught.value.__cause__

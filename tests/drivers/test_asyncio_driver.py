@@ -14,6 +14,7 @@ from sansws.drivers.asyncio import (
     Connection,
     ConnectionClosedError,
     InvalidStatus,
+    ProtocolError,
     Response,
     connect,
     serve,
@@ -198,5 +199,24 @@ def test_addresses_are_the_socket_addresses_of_both_ends() -> None:
             await ws.recv()
             assert ws.remote_address == ("127.0.0.1", server.port)
             assert remote == [ws.local_address]
+
+    run(body)
+
+
+def test_connection_closed_error_says_why_in_its_cause() -> None:
+    async def scenario(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handshake(reader, writer)
+        writer.write(peers.frame(0x1, b"\xc3\x28"))  # invalid UTF-8
+        await reader.read()
+        writer.close()
+
+    async def body() -> None:
+        async with raw_server(scenario) as url:
+            ws = await connect(url)
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert info.value.code == 1007
+            assert isinstance(info.value.__cause__, ProtocolError)
+            await ws.wait_closed()
 
     run(body)

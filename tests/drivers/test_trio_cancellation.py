@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+import trio
 import trio_peers
 from sansws.drivers.trio import (
     Connection,
@@ -26,7 +27,6 @@ from sansws.drivers.trio import (
 )
 from trio_peers import handshake, raw_server, read_events, run, silent, silent_after_handshake
 
-import trio
 from sansws.connection import State
 from sansws.events import Closed, Message, Ping
 

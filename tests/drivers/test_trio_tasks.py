@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+import trio
 import trio_peers
 from sansws.drivers.trio import Connection, ConnectionClosedOK, connect, serve
 from trio_peers import raw_server, run, silent_after_handshake
 
-import trio
 from sansws.connection import State
 
 

@@ -15,9 +15,9 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import trio
 import trio.testing
 
-import trio
 from sansws import ServerConnection
 from sansws.events import Event, Request
 
