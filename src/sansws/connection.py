@@ -93,10 +93,10 @@ from .frames import (
     MAX_CONTROL_PAYLOAD,
     MaskKeySource,
     apply_mask,
+    build_frame,
     is_valid_close_code,
     parse_close_payload,
     serialize_close_payload,
-    serialize_header,
 )
 from .handshake import (
     DEFAULT_MAX_BODY_SIZE,
@@ -385,7 +385,9 @@ class Connection:
             InvalidState: The connection is not ``OPEN``.
             LocalProtocolError: A fragmented binary message is in progress.
         """
-        self._send_data(_TEXT, data.encode(), final)
+        # Encoded to UTF-8 only where needed: build_frame copies ASCII text
+        # straight from the string.
+        self._send_data(_TEXT, data, final)
 
     def send_binary(self, data: bytes | bytearray | memoryview, *, final: bool = True) -> None:
         """Queue a binary message, or a fragment of one (see :meth:`send_text`).
@@ -396,7 +398,7 @@ class Connection:
         """
         self._send_data(_BINARY, bytes(data) if not isinstance(data, bytes) else data, final)
 
-    def _send_data(self, opcode: int, payload: bytes, final: bool) -> None:
+    def _send_data(self, opcode: int, payload: bytes | str, final: bool) -> None:
         if self._state is not OPEN:
             raise InvalidState(
                 f"cannot send a message: connection is {self._state.name}", self._state
@@ -407,11 +409,15 @@ class Connection:
             raise LocalProtocolError(f"a fragmented {kind} message is in progress")
         rsv = 0
         if self._extension is not None:
+            if isinstance(payload, str):
+                payload = payload.encode()
             rsv, payload = self._extension.encode(payload, first, final)
             if not first:
                 rsv = 0
-        self._send_opcode = 0 if final else opcode
+        # Written first: text that cannot be encoded raises before the state
+        # changes.
         self._write_frame(final, rsv, opcode if first else _CONTINUATION, payload)
+        self._send_opcode = 0 if final else opcode
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a Ping carrying ``data`` (at most 125 bytes).
@@ -489,17 +495,11 @@ class Connection:
         self._timers.clear()
         self._close_transport = True
 
-    def _write_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes) -> None:
-        out = self._out
-        if self._mask_keys is not None:
-            mask = self._mask_keys.next_key()
-            out.append(serialize_header(fin, rsv, opcode, len(payload), mask))
-            if payload:
-                out.append(apply_mask(payload, mask))
-        else:
-            out.append(serialize_header(fin, rsv, opcode, len(payload), None))
-            if payload:
-                out.append(payload)
+    def _write_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes | str) -> None:
+        # One bytes object per frame: data_to_send() then hands a lone frame
+        # over without joining (copying) it again.
+        mask = self._mask_keys.next_key() if self._mask_keys is not None else None
+        self._out.append(build_frame((0x80 if fin else 0) | rsv | opcode, payload, mask))
 
     # ------------------------------------------------------------------ receiving
 

@@ -39,6 +39,8 @@ __all__ = [
     "CloseCode",
     "apply_mask",
     "apply_mask_python",
+    "build_frame",
+    "build_frame_python",
     "close_code_name",
     "is_valid_close_code",
     "parse_close_payload",
@@ -142,16 +144,45 @@ def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes) -> byte
     return value.to_bytes(length, "little")
 
 
+def build_frame_python(first: int, payload: str | bytes, mask: bytes | None) -> bytes:
+    """A whole frame on the wire (pure Python).
+
+    ``first`` is the header's first byte (FIN, RSV bits and opcode); the
+    payload length follows in its shortest form, then the masking key and
+    the masked payload if ``mask`` is given, else the payload as is. A
+    ``str`` payload is encoded to UTF-8 first.
+
+    Raises:
+        UnicodeEncodeError: ``payload`` is a ``str`` that is not valid
+            Unicode (a lone surrogate).
+        ValueError: ``first`` is not a byte, or ``mask`` not 4 bytes long.
+    """
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if not 0 <= first <= 255:
+        raise ValueError("first must be in range(0, 256)")
+    if mask is not None and len(mask) != 4:
+        raise ValueError("mask must contain 4 bytes")
+    header = serialize_header(first & 0x80 != 0, first & 0x70, first & 0x0F, len(payload), mask)
+    if mask is not None:
+        return header + apply_mask_python(payload, mask)
+    return header + payload
+
+
 try:
     from ._speedups import apply_mask as _apply_mask_c
+    from ._speedups import build_frame as _build_frame_c
 except ImportError:  # pragma: no cover - depends on the build
     HAS_SPEEDUPS = False
     apply_mask = apply_mask_python
+    build_frame = build_frame_python
 else:  # pragma: no cover - depends on the build
     HAS_SPEEDUPS = True
     apply_mask = _apply_mask_c
-# apply_mask(data, mask) -> bytes is the C version from sansws._speedups when
-# it was built, else apply_mask_python; both give identical results.
+    build_frame = _build_frame_c
+# apply_mask(data, mask) -> bytes and build_frame(first, payload, mask) ->
+# bytes are the C versions from sansws._speedups when it was built, else the
+# pure-Python ones; both give identical results.
 
 
 class MaskKeySource:
