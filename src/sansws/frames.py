@@ -26,6 +26,7 @@ tests, strategies and tools.
 
 from __future__ import annotations
 
+import codecs
 import secrets
 import struct
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ __all__ = [
     "apply_mask_python",
     "build_frame",
     "build_frame_python",
+    "decode_text",
+    "decode_text_python",
     "close_code_name",
     "is_valid_close_code",
     "parse_close_payload",
@@ -135,7 +138,12 @@ def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes) -> byte
 
     Works on whole machine-sized integers rather than byte by byte: one
     ``int.from_bytes`` over the payload and one over the repeated key.
+
+    Raises:
+        ValueError: ``mask`` is not 4 bytes long.
     """
+    if len(mask) != 4:
+        raise ValueError("mask must contain 4 bytes")
     length = len(data)
     if length == 0:
         return b""
@@ -169,20 +177,46 @@ def build_frame_python(first: int, payload: str | bytes, mask: bytes | None) -> 
     return header + payload
 
 
+def decode_text_python(
+    data: bytes | memoryview, mask: bytes | None, final: bool
+) -> tuple[str, bytes]:
+    """Unmask a piece of a text message with ``mask`` (unless it is ``None``)
+    and decode it from UTF-8 (pure Python).
+
+    Returns the text and the bytes of a character cut at the end of the
+    piece, which belong in front of the next piece; with ``final``, a cut
+    character is an error instead.
+
+    Raises:
+        UnicodeDecodeError: The piece is not valid UTF-8, or could not be
+            continued into valid UTF-8. Raised as soon as the piece holds
+            the offending byte, not only at the end of the message.
+        ValueError: ``mask`` is not 4 bytes long.
+    """
+    if mask is not None:
+        data = apply_mask_python(data, mask)
+    text, used = codecs.utf_8_decode(data, "strict", final)
+    return text, bytes(data[used:])
+
+
 try:
     from ._speedups import apply_mask as _apply_mask_c
     from ._speedups import build_frame as _build_frame_c
+    from ._speedups import decode_text as _decode_text_c
 except ImportError:  # pragma: no cover - depends on the build
     HAS_SPEEDUPS = False
     apply_mask = apply_mask_python
     build_frame = build_frame_python
+    decode_text = decode_text_python
 else:  # pragma: no cover - depends on the build
     HAS_SPEEDUPS = True
     apply_mask = _apply_mask_c
     build_frame = _build_frame_c
-# apply_mask(data, mask) -> bytes and build_frame(first, payload, mask) ->
-# bytes are the C versions from sansws._speedups when it was built, else the
-# pure-Python ones; both give identical results.
+    decode_text = _decode_text_c
+# apply_mask(data, mask) -> bytes, build_frame(first, payload, mask) -> bytes
+# and decode_text(data, mask, final) -> (str, bytes) are the C versions from
+# sansws._speedups when it was built, else the pure-Python ones; both give
+# identical results.
 
 
 class MaskKeySource:

@@ -22,6 +22,7 @@ from sansws.frames import (
     Frame,
     apply_mask_python,
     build_frame_python,
+    decode_text_python,
     parse_frame,
     serialize_frame,
 )
@@ -84,15 +85,37 @@ def test_c_masking_accepts_every_bytes_like_input() -> None:
     assert _speedups.apply_mask(memoryview(data), b"wxyz") == expected
 
 
-@needs_c
-def test_c_masking_refuses_a_mask_that_is_not_4_bytes() -> None:
+@pytest.mark.parametrize(
+    "apply_mask",
+    [
+        apply_mask_python,
+        pytest.param(getattr(_speedups, "apply_mask", None), marks=needs_c, id="c"),
+    ],
+)
+def test_masking_refuses_a_mask_that_is_not_4_bytes(
+    apply_mask: Callable[[bytes, bytes], bytes],
+) -> None:
     for mask in (b"", b"abc", b"abcde"):
         with pytest.raises(ValueError, match="4 bytes"):
-            _speedups.apply_mask(b"data", mask)
+            apply_mask(b"data", mask)
+
+
+@needs_c
+def test_c_functions_check_their_arguments() -> None:
     with pytest.raises(TypeError):
         _speedups.apply_mask(b"data")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         _speedups.apply_mask("text", b"abcd")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.build_frame(0x81, b"data")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _speedups.build_frame(0x82, 42, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.build_frame("0x82", b"", None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.decode_text(b"data", None)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _speedups.decode_text("text", None, True)  # type: ignore[arg-type]
 
 
 FIRST_BYTES = [0x81, 0x82, 0x01, 0x00, 0x80, 0xC1, 0x88, 0x89, 0x8A, 0x7F, 0xFF]
@@ -188,6 +211,118 @@ def test_frames_refuse_what_cannot_go_on_the_wire(build: BuildFrame) -> None:
     for mask in (b"", b"abc", b"abcde"):
         with pytest.raises(ValueError, match="4 bytes"):
             build(0x82, b"data", mask)
+
+
+DecodeResult = tuple[str, bytes] | tuple[type[Exception], tuple[object, ...]]
+
+
+def outcome(
+    decode: Callable[[bytes | memoryview, bytes | None, bool], tuple[str, bytes]],
+    data: bytes | memoryview,
+    mask: bytes | None,
+    final: bool,
+) -> DecodeResult:
+    """What ``decode`` returns, or the exception it raises, comparably."""
+    try:
+        return decode(data, mask, final)
+    except UnicodeDecodeError as exc:
+        return type(exc), exc.args
+
+
+def masked(text: bytes, mask: bytes | None) -> bytes:
+    return text if mask is None else apply_mask_python(text, mask)
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_python_text_decoding_keeps_a_cut_character_for_the_next_piece(final: bool) -> None:
+    encoded = "a\u00e9\u6771\U0001f600".encode()
+    for cut in range(len(encoded) + 1):
+        head, rest = encoded[:cut], encoded[cut:]
+        complete = cut in (0, 1, 3, 6, 10)
+        if final and not complete:
+            with pytest.raises(UnicodeDecodeError):
+                decode_text_python(masked(head, MASKS[3]), MASKS[3], final)
+            continue
+        text, tail = decode_text_python(masked(head, MASKS[3]), MASKS[3], final)
+        assert text.encode() + tail == head
+        assert len(tail) < 4
+        assert text + (tail + rest).decode() == encoded.decode()
+
+
+@needs_c
+@pytest.mark.parametrize("mask", [None, *MASKS])
+@pytest.mark.parametrize("final", [True, False])
+def test_c_text_decoding_equals_the_fallback_on_ascii(mask: bytes | None, final: bool) -> None:
+    for length in LENGTHS:
+        text = bytes(32 + i % 95 for i in range(length + 16))
+        wire = masked(text, mask)
+        for offset in range(16) if length <= 1000 else (0, 3):
+            piece = memoryview(wire)[offset : offset + length]
+            expected = outcome(decode_text_python, piece, mask, final)
+            assert outcome(_speedups.decode_text, piece, mask, final) == expected
+            if mask is None or offset % 4 == 0:  # else the mask is out of step
+                assert expected == (text[offset : offset + length].decode(), b"")
+
+
+# Valid text with characters of every width, and invalid UTF-8 of every kind.
+UTF8_SAMPLES = [
+    "a\u00e9\u6771\U0001f600z".encode(),
+    ("\u00e9" * 40).encode(),
+    ("\U0001f600" * 40).encode(),
+    ("x" * 70 + "\u20ac").encode(),  # non-ASCII after whole ASCII blocks
+    b"ab\xffcd",
+    b"\x80",
+    b"\xc0\xaf",
+    b"\xe0\x80\xaf",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xf8\x88\x80\x80\x80",
+    b"\xe2\x82",
+    b"ok \xe2\x82\x41",
+]
+
+
+@needs_c
+@pytest.mark.parametrize("mask", [None, *MASKS])
+@pytest.mark.parametrize("sample", UTF8_SAMPLES, ids=repr)
+def test_c_text_decoding_equals_the_fallback_on_every_prefix(
+    mask: bytes | None, sample: bytes
+) -> None:
+    """Every prefix, as a piece cut anywhere would be, final or not: the same
+    text and cut character, or the same error."""
+    for end in range(len(sample) + 1):
+        piece = masked(sample[:end], mask)
+        for final in (True, False):
+            expected = outcome(decode_text_python, piece, mask, final)
+            assert outcome(_speedups.decode_text, piece, mask, final) == expected, (end, final)
+
+
+@needs_c
+@pytest.mark.parametrize("mask", [None, b"\x10\x20\x30\x40"])
+def test_c_text_decoding_equals_the_fallback_on_large_pieces(mask: bytes | None) -> None:
+    # Beyond 64 KiB the C code releases the GIL while it works.
+    for text in [*TEXTS, "x" * 65536 + "\u00e9", "\u00e9" + "x" * 65536]:
+        encoded = text.encode()
+        for cut in (len(encoded), len(encoded) - 1):
+            piece = masked(encoded[:cut], mask)
+            for final in (True, False):
+                expected = outcome(decode_text_python, piece, mask, final)
+                assert outcome(_speedups.decode_text, piece, mask, final) == expected
+
+
+@pytest.mark.parametrize(
+    "decode",
+    [
+        decode_text_python,
+        pytest.param(getattr(_speedups, "decode_text", None), marks=needs_c, id="c"),
+    ],
+)
+def test_text_decoding_refuses_a_mask_that_is_not_4_bytes(
+    decode: Callable[[bytes, bytes | None, bool], tuple[str, bytes]],
+) -> None:
+    for mask in (b"abc", b"abcde"):
+        with pytest.raises(ValueError, match="4 bytes"):
+            decode(b"text", mask, True)
 
 
 def test_without_the_accelerator_sansws_uses_the_fallback_and_works() -> None:
