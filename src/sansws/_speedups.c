@@ -372,6 +372,19 @@ decode_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (text == NULL) {
         goto done;
     }
+    /* CPython's decoder holds back an encoded UTF-16 surrogate (ED A0-BF)
+     * until its third byte arrives, although no continuation can make it
+     * valid: refuse it now, not one byte late. */
+    if (data.len - consumed >= 2 && (unsigned char)src[consumed] == 0xED &&
+        (unsigned char)src[consumed + 1] >= 0xA0) {
+        PyObject *exc = PyUnicodeDecodeError_Create("utf-8", src, data.len, consumed,
+                                                    consumed + 1, "invalid continuation byte");
+        if (exc != NULL) {
+            PyErr_SetObject(PyExc_UnicodeDecodeError, exc);
+            Py_DECREF(exc);
+        }
+        goto done;
+    }
     tail = PyBytes_FromStringAndSize(src + consumed, data.len - consumed);
 
 pack:

@@ -106,6 +106,7 @@ from .handshake import (
     ClientResult,
     HandshakeLimits,
     ServerHandshake,
+    extension_offers,
 )
 from .headers import ExtensionOffer, Headers, HeadersLike
 from .uri import WebSocketURI, parse_uri
@@ -120,6 +121,10 @@ _VIEW_MIN = 2048
 
 _CONTINUATION, _TEXT, _BINARY = 0x0, 0x1, 0x2
 _CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
+
+# RFC 6455 section 5.2: "the minimal number of bytes MUST be used to encode
+# the length".
+_NOT_SHORTEST = "frame length not in its shortest encoding"
 
 # Bytes a server buffers between the request and accept(): a client may send
 # frames without waiting for the response, but not without bound.
@@ -219,6 +224,13 @@ class Connection:
         self.subprotocol: str | None = None
         #: The extensions in use, as negotiated, once the handshake has completed.
         self.extensions: tuple[ExtensionOffer, ...] = ()
+        #: The opening handshake's request: the one a client sent (from
+        #: construction on) or a server received (once it arrived).
+        self.request: Request | None = None
+        #: The opening handshake's response: :class:`~sansws.events.Accepted`
+        #: once the connection opened, :class:`~sansws.events.Rejected` if a
+        #: client's handshake was refused.
+        self.response: Accepted | Rejected | None = None
         #: The opening handshake's request headers (sent by a client, received
         #: by a server).
         self.request_headers: Headers | None = None
@@ -480,6 +492,31 @@ class Connection:
         if self.close_timeout is not None:
             self._timers[_CLOSE_TIMER] = _PENDING
 
+    def fail(self, code: int = 1011, reason: str = "") -> None:
+        """Fail the connection from this side (RFC 6455 section 7.1.7): send
+        a Close frame with ``code`` and ``reason`` unless one was sent, and
+        end at once without waiting for the peer's. The driver closes the
+        transport. For when the application cannot go on, e.g. a message
+        half sent in fragments whose source failed. Does nothing once
+        ``CLOSED``.
+
+        Raises:
+            LocalProtocolError: Invalid code or reason (see :meth:`close`).
+        """
+        payload = self._close_payload(code, reason)
+        if self._state is CONNECTING:
+            self._abort_handshake()
+            return
+        if self._state is CLOSED:
+            return
+        if self._close_sent is None:
+            self._write_frame(True, 0, _CLOSE, payload)
+            self._close_sent = (code, reason)
+        self._state = CLOSED
+        self.close_code, self.close_reason = code, reason
+        self._timers.clear()
+        self._close_transport = True
+
     @staticmethod
     def _close_payload(code: int | None, reason: str) -> bytes:
         if code is None:
@@ -535,6 +572,7 @@ class Connection:
         events: list[Event] = []
         if self._state is CLOSED:
             self._close_transport = True
+            self._timers.clear()  # the close timer waited for this EOF
         elif self._state is CONNECTING:
             self._receive_handshake_eof(events)
         else:
@@ -571,6 +609,9 @@ class Connection:
                         break
                     length = (data[pos + 2] << 8) | data[pos + 3]
                     header = 4
+                    if length < 126:
+                        self._fail(1002, _NOT_SHORTEST, None, events)
+                        return
                 else:
                     if end - pos < 10:
                         break
@@ -580,6 +621,9 @@ class Connection:
                         self._fail(
                             1002, "frame length has its most significant bit set", None, events
                         )
+                        return
+                    if length < 65536:
+                        self._fail(1002, _NOT_SHORTEST, None, events)
                         return
             if second & 0x80:
                 if not expect_mask:
@@ -760,7 +804,10 @@ class Connection:
         """Hand over a decoded piece of a data message, or buffer it until
         the message is complete."""
         if self.stream_messages:
-            events.append(MessageChunk(data, final))
+            # An empty chunk says something only when it ends the message
+            # (a frame header alone, or half a character, carries no data).
+            if data or final:
+                events.append(MessageChunk(data, final))
         else:
             self._msg_parts.append(data)
             if final:
@@ -825,7 +872,10 @@ class Connection:
         if error is None:
             error = ProtocolError(code, reason)
         if self._close_sent is None and self._state is OPEN:
-            self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, reason[:120]))
+            # A Close payload holds at most 123 bytes of reason: cut it on a
+            # character boundary so that it stays valid UTF-8.
+            short = reason.encode()[:123].decode(errors="ignore")
+            self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, short))
             self._close_sent = (code, reason)
         self._end(code, reason, error, events)
 
@@ -948,9 +998,12 @@ class ClientConnection(Connection):
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
         self.request_headers = self._handshake.request_headers
-        #: The server's answer once it arrived: :class:`~sansws.events.Accepted`
-        #: or :class:`~sansws.events.Rejected`.
-        self.response: Accepted | Rejected | None = None
+        self.request = Request(
+            path=self.uri.resource_name,
+            headers=self.request_headers,
+            subprotocols=tuple(subprotocols),
+            extensions=tuple(extension_offers(extensions)),
+        )
         self._out.append(self._handshake.request_bytes)
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
@@ -1010,6 +1063,9 @@ class ServerConnection(Connection):
         max_body_size: Most body bytes tolerated in the request.
 
     The other arguments are described in :class:`Connection`.
+
+    Raises:
+        UnsafeHeader: ``server_header`` would be unsafe to send.
     """
 
     _client = False
@@ -1044,8 +1100,6 @@ class ServerConnection(Connection):
             server_header=server_header,
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
-        #: The client's request, once it arrived.
-        self.request: Request | None = None
         self._early_data = b""
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
@@ -1125,6 +1179,7 @@ class ServerConnection(Connection):
         self._out.append(response)
         self.response_headers = headers
         self._opened(subprotocol, extension)
+        self.response = Accepted(subprotocol, self.extensions, headers)
         events: list[Event] = []
         early, self._early_data = self._early_data, b""
         if early:
@@ -1134,13 +1189,14 @@ class ServerConnection(Connection):
     def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> None:
         """Refuse the handshake with an HTTP response and close.
 
-        ``Content-Length`` and ``Connection: close`` are added, and a plain
-        text ``Content-Type`` if the body is not empty and none is given.
+        ``Content-Length`` (except for 204 and 304) and ``Connection:
+        close`` are added, and a plain text ``Content-Type`` if the body is
+        not empty and none is given.
 
         Raises:
             InvalidState: No request awaits an answer.
-            LocalProtocolError: ``status`` is not in 200-599, or a header is
-                unsafe.
+            LocalProtocolError: ``status`` is not in 200-599, a 204 or 304
+                would carry a body, or a header is unsafe.
         """
         self._check_answerable()
         self._out.append(self._handshake.reject(status, headers, body))

@@ -196,7 +196,13 @@ def decode_text_python(
     if mask is not None:
         data = apply_mask_python(data, mask)
     text, used = codecs.utf_8_decode(data, "strict", final)
-    return text, bytes(data[used:])
+    tail = bytes(data[used:])
+    # CPython's decoder holds back an encoded UTF-16 surrogate (ED A0-BF)
+    # until its third byte arrives, although no continuation can make it
+    # valid: refuse it now, not one byte late.
+    if tail[:1] == b"\xed" and tail[1:2] >= b"\xa0":
+        raise UnicodeDecodeError("utf-8", bytes(data), used, used + 1, "invalid continuation byte")
+    return text, tail
 
 
 try:
@@ -303,6 +309,9 @@ def serialize_frame(frame: Frame, mask: bytes | None = None) -> bytes:
     return header + payload
 
 
+_NOT_SHORTEST = "frame length not in its shortest encoding"
+
+
 def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
     """Parse one frame at the start of ``data``.
 
@@ -312,7 +321,9 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
     connection's job.
 
     Raises:
-        ValueError: The 64-bit length has its most significant bit set.
+        ValueError: The 64-bit length has its most significant bit set, or
+            the length is not in its shortest encoding (RFC 6455 section
+            5.2).
     """
     if len(data) < 2:
         return None
@@ -323,6 +334,8 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
         if len(data) < 4:
             return None
         length = int.from_bytes(data[2:4], "big")
+        if length < 126:
+            raise ValueError(_NOT_SHORTEST)
         pos = 4
     elif length == 127:
         if len(data) < 10:
@@ -330,6 +343,8 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
         length = int.from_bytes(data[2:10], "big")
         if length >> 63:
             raise ValueError("the most significant bit of a 64-bit length must be 0")
+        if length < 65536:
+            raise ValueError(_NOT_SHORTEST)
         pos = 10
     masked = bool(second & 0x80)
     mask = b""

@@ -160,9 +160,7 @@ INVALID = [
     (b"\x80", 0),
     (b"\xc0\xaf", 0),  # overlong "/"
     (b"\xe0\x80\xaf", 1),  # overlong "/"
-    # Surrogate U+D800: CPython's UTF-8 decoder, which sansws uses, refuses
-    # it at its third byte, not its second.
-    (b"\xed\xa0\x80", 2),
+    (b"\xed\xa0\x80", 1),  # surrogate U+D800
     (b"\xf4\x90\x80\x80", 1),  # above U+10FFFF
     (b"\xe2\x82\x41", 2),  # "A" where a continuation byte belongs
 ]

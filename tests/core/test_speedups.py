@@ -274,7 +274,8 @@ UTF8_SAMPLES = [
     b"\x80",
     b"\xc0\xaf",
     b"\xe0\x80\xaf",
-    b"\xed\xa0\x80",
+    b"\xed\xa0\x80",  # an encoded surrogate: refused at its second byte
+    "\ud7ff\ue000".encode(),  # ED 9F BF, EE 80 80: either side of the surrogates
     b"\xf4\x90\x80\x80",
     b"\xf8\x88\x80\x80\x80",
     b"\xe2\x82",
