@@ -25,12 +25,13 @@ Run ``python benchmarks/frames.py --help`` for the options.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import platform
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -43,6 +44,8 @@ import wsproto.events
 from websockets.protocol import State as WebsocketsState
 
 import sansws
+import sansws.connection
+from sansws import frames
 from sansws.frames import HAS_SPEEDUPS, Frame, Opcode, apply_mask, apply_mask_python
 
 MaskFunction = Callable[[bytes, bytes], bytes]
@@ -77,6 +80,7 @@ class Settings:
     stream_bytes: int  # payload bytes per pass, roughly
     max_frames: int  # frames per pass at most
     charset: str
+    pure_python: bool  # sansws without its C accelerator
 
 
 # ---------------------------------------------------------------- payloads
@@ -343,12 +347,29 @@ def table_header() -> list[str]:
     return [" | ".join(top), " | ".join(sub)]
 
 
-def versions() -> str:
+def versions(pure_python: bool) -> str:
+    accelerator = "forced off" if pure_python and HAS_SPEEDUPS else "yes" if HAS_SPEEDUPS else "no"
     return (
         f"Python {platform.python_version()} ({platform.machine()}); "
-        f"sansws {sansws.__version__} (C masking: {'yes' if HAS_SPEEDUPS else 'no'}), "
+        f"sansws {sansws.__version__} (C accelerator: {accelerator}), "
         f"wsproto {version('wsproto')}, websockets {version('websockets')}"
     )
+
+
+@contextlib.contextmanager
+def pure_python_sansws(enabled: bool) -> Iterator[None]:
+    """Make sansws' connections use the pure-Python fallback, as when it
+    was installed without a compiler."""
+    names = ("apply_mask", "build_frame", "decode_text")
+    saved = {name: getattr(sansws.connection, name) for name in names}
+    if enabled:
+        for name in names:
+            setattr(sansws.connection, name, getattr(frames, f"{name}_python"))
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(sansws.connection, name, function)
 
 
 # ---------------------------------------------------------------- main runs
@@ -468,6 +489,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, list[str], bool]:
         help="run only this workload (repeatable; default: all)",
     )
     parser.add_argument(
+        "--pure-python",
+        action="store_true",
+        help="run sansws without its C accelerator, as installed without a compiler",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a few frames, one short run each: checks that the script works, "
@@ -476,10 +502,17 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, list[str], bool]:
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
     if args.quick:
-        settings = Settings(sizes, 0.0, 1, args.read_size, 1, 2, args.charset)
+        settings = Settings(sizes, 0.0, 1, args.read_size, 1, 2, args.charset, args.pure_python)
     else:
         settings = Settings(
-            sizes, args.duration, args.repeat, args.read_size, 4 << 20, 2000, args.charset
+            sizes,
+            args.duration,
+            args.repeat,
+            args.read_size,
+            4 << 20,
+            2000,
+            args.charset,
+            args.pure_python,
         )
     workloads = args.workload or [*WORKLOADS, "mask"]
     return settings, workloads, args.quick
@@ -487,7 +520,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, list[str], bool]:
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> int:
     settings, workloads, quick = parse_args(argv)
-    out(versions())
+    out(versions(settings.pure_python))
     if quick:
         out("--quick: figures are not meaningful")
     else:
@@ -496,7 +529,8 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
             "MB = 1e6 payload bytes; ! marks a ratio below its target "
             f"({', '.join(f'{t:g}x {n}' for n, t in TARGETS.items())})"
         )
-    rows = run_frames(settings, [w for w in WORKLOADS if w in workloads], out)
+    with pure_python_sansws(settings.pure_python):
+        rows = run_frames(settings, [w for w in WORKLOADS if w in workloads], out)
     masking = run_masking(settings, out) if "mask" in workloads else {}
     out("")
     for line in summary(rows, masking):

@@ -133,11 +133,20 @@ def is_valid_close_code(code: int) -> bool:
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
+# Payloads at least this long are masked by apply_mask_python with byte
+# translation tables, which beats big-integer XOR from about 2 KiB on.
+_TRANSLATE_MIN = 2048
+# _XOR_TABLES[k] maps each byte to itself XOR k; built on first use.
+_XOR_TABLES: list[bytes] = []
+
+
 def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated (pure Python).
 
-    Works on whole machine-sized integers rather than byte by byte: one
-    ``int.from_bytes`` over the payload and one over the repeated key.
+    Short payloads go through one big integer: one ``int.from_bytes`` over
+    the payload and one over the repeated key. Long ones are translated four
+    times, every fourth byte through the table for its key byte, which is
+    about three times faster there.
 
     Raises:
         ValueError: ``mask`` is not 4 bytes long.
@@ -147,9 +156,16 @@ def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes) -> byte
     length = len(data)
     if length == 0:
         return b""
-    repeated = mask * (length // 4 + 1)
-    value = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
-    return value.to_bytes(length, "little")
+    if length < _TRANSLATE_MIN:
+        repeated = mask * (length // 4 + 1)
+        value = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
+        return value.to_bytes(length, "little")
+    if not _XOR_TABLES:
+        _XOR_TABLES.extend(bytes(byte ^ key for byte in range(256)) for key in range(256))
+    masked = bytearray(data)
+    for i in range(4):
+        masked[i::4] = masked[i::4].translate(_XOR_TABLES[mask[i]])
+    return bytes(masked)
 
 
 def build_frame_python(first: int, payload: str | bytes, mask: bytes | None) -> bytes:

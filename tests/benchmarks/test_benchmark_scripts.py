@@ -50,6 +50,19 @@ def test_frames_benchmark_reports_every_workload_size_and_library() -> None:
     assert any(line.startswith("targets") for line in lines)
 
 
+def test_frames_benchmark_can_measure_the_pure_python_fallback() -> None:
+    frames = load("frames")
+    connection = frames.sansws.connection
+    accelerated = connection.decode_text
+    lines: list[str] = []
+    argv = ["--quick", "--pure-python", "--sizes", "3000", "--workload", "parse"]
+    assert frames.main(argv, out=lines.append) == 0
+    assert "C accelerator: forced off" in lines[0] or "C accelerator: no" in lines[0]
+    assert sum(line.split("|")[0].strip().endswith(("text", "binary")) for line in lines) == 2
+    # The connection gets its functions back afterwards.
+    assert connection.decode_text is accelerated
+
+
 def test_frames_benchmark_checks_that_each_library_handled_every_message() -> None:
     frames = load("frames")
     passes = {"short": lambda: 1}

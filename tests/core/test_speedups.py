@@ -38,7 +38,7 @@ needs_c = pytest.mark.skipif(_speedups is None, reason="sansws._speedups was not
 
 # Lengths around every boundary in the C loops and in the length encoding,
 # and across the threshold above which the GIL is released (64 KiB).
-LENGTHS = [*range(65), 125, 126, 127, 1000, 65535, 65536, 65537, 200_003]
+LENGTHS = [*range(65), 125, 126, 127, 1000, 2047, 2048, 2049, 65535, 65536, 65537, 200_003]
 MASKS = [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x01\x02\x03\x04", b"\xa5\x5a\xc3\x3c"]
 
 
@@ -53,9 +53,14 @@ def xor_reference(data: bytes, mask: bytes) -> bytes:
 
 @pytest.mark.parametrize("mask", MASKS)
 def test_python_masking_is_the_xor_of_rfc6455_section_5_3(mask: bytes) -> None:
-    for length in range(70):
+    # Short payloads take the big-integer path, long ones (from 2 KiB) the
+    # translation tables.
+    for length in [*range(70), 2046, 2047, 2048, 2049, 2050, 2051, 5003]:
         data = data_of(length)
-        assert apply_mask_python(data, mask) == xor_reference(data, mask)
+        expected = xor_reference(data, mask)
+        assert apply_mask_python(data, mask) == expected
+        assert apply_mask_python(bytearray(data), mask) == expected
+        assert apply_mask_python(memoryview(b"." + data)[1:], mask) == expected
 
 
 def test_python_masking_is_its_own_inverse() -> None:
