@@ -1,5 +1,6 @@
 /*
- * sansws._speedups: optional C accelerator for WebSocket masking.
+ * sansws._speedups: optional C accelerator for masking, building frames and
+ * decoding text.
  *
  * apply_mask(data, mask) -> bytes XORs data with the 4-byte mask repeated,
  * exactly like sansws.frames.apply_mask_python, which is always available
