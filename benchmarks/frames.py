@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import math
 import platform
 import random
@@ -34,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any
 
 import websockets.client
 import websockets.frames
@@ -122,29 +124,34 @@ def split(data: bytes, size: int) -> list[bytes]:
 # ---------------------------------------------------------------- connections
 
 
+# Every library frames the same bytes: compression stays off where sansws
+# would offer it by default.
+_PLAIN: dict[str, Any] = (
+    {"compression": None}
+    if "compression" in inspect.signature(sansws.ClientConnection).parameters
+    else {}
+)
+
+
 def sansws_pair() -> tuple[sansws.ClientConnection, sansws.ServerConnection]:
-    """A client and a server connection, both OPEN, without size limits or
-    timers."""
-    client = sansws.ClientConnection(
-        "ws://localhost/",
-        max_message_size=None,
-        ping_interval=None,
-        ping_timeout=None,
-        close_timeout=None,
-        open_timeout=None,
-    )
-    server = sansws.ServerConnection(
-        max_message_size=None,
-        ping_interval=None,
-        ping_timeout=None,
-        close_timeout=None,
-        open_timeout=None,
-    )
+    """A client and a server connection, both OPEN, without size limits,
+    timers or compression."""
+    options: dict[str, Any] = {
+        "max_message_size": None,
+        "ping_interval": None,
+        "ping_timeout": None,
+        "close_timeout": None,
+        "open_timeout": None,
+        **_PLAIN,
+    }
+    client = sansws.ClientConnection("ws://localhost/", **options)
+    server = sansws.ServerConnection(**options)
     (request,) = server.receive_data(client.data_to_send())
     assert isinstance(request, sansws.Request), request
     server.accept()
     (accepted,) = client.receive_data(server.data_to_send())
     assert isinstance(accepted, sansws.Accepted), accepted
+    assert client.extensions == server.extensions == ()
     return client, server
 
 

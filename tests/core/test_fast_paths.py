@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
+from core_harness import MASK
+from core_harness import open_pair as harness_pair
 
 from sansws import (
     ClientConnection,
@@ -55,26 +58,15 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 def open_pair(
     extensions: tuple[ClientExtensionFactory, ServerExtensionFactory] | None = None,
-    **options: bool | int | None,
+    **options: Any,
 ) -> tuple[ClientConnection, ServerConnection]:
-    client = ClientConnection(
-        "ws://localhost/",
-        extensions=[extensions[0]] if extensions else [],
-        open_timeout=None,
-        ping_interval=None,
-        **options,  # type: ignore[arg-type]
-    )
-    server = ServerConnection(
-        extensions=[extensions[1]] if extensions else [],
-        open_timeout=None,
-        ping_interval=None,
-        **options,  # type: ignore[arg-type]
-    )
-    server.receive_data(client.data_to_send())
-    assert server.accept() == []
-    client.receive_data(server.data_to_send())
-    assert client.state is server.state is connection.OPEN
-    return client, server
+    """An open client and server, timers and compression off, with
+    ``extensions`` negotiated if given."""
+    client_options, server_options = dict(options), dict(options)
+    if extensions is not None:
+        client_options["extensions"] = [extensions[0]]
+        server_options["extensions"] = [extensions[1]]
+    return harness_pair(client_options, server_options)
 
 
 def feed(conn: Connection, wire: bytes, cuts: Sequence[int]) -> list[list[Event]]:
@@ -94,8 +86,6 @@ def flat(batches: list[list[Event]]) -> list[Event]:
 def text_frame(payload: bytes, *, fin: bool = True, opcode: int = Opcode.TEXT) -> Frame:
     return Frame(opcode, payload, fin=fin)
 
-
-MASK = b"\x37\xfa\x21\x3d"
 
 # Characters of 1, 2, 3 and 4 bytes in UTF-8, and ASCII around them.
 MIXED = "a\u00e9\u6771\U0001f600z" * 3 + " end"
