@@ -510,13 +510,16 @@ class Connection:
         nursery.start_soon(self._timer_loop)
         self._after(None)
 
-    @contextlib.contextmanager
-    def _task_scope(self) -> Iterator[None]:
-        with trio.CancelScope() as scope:
-            if self._stopped:
-                scope.cancel()
-            self._task_scopes.append(scope)
-            yield
+    def _task_scope(self) -> trio.CancelScope:
+        """The cancel scope of one of the connection's tasks, which
+        :meth:`_stop_tasks` cancels (at once if it already ran). A plain
+        scope rather than a generator-based context manager: each one lives
+        as long as its connection, and servers hold many."""
+        scope = trio.CancelScope()
+        if self._stopped:
+            scope.cancel()
+        self._task_scopes.append(scope)
+        return scope
 
     def _stop_tasks(self) -> None:
         self._stopped = True

@@ -1253,6 +1253,10 @@ class ServerConnection(Connection):
             self._refused(exc)
             return []
         self._out.append(response)
+        # Only a connection still CONNECTING uses the handshake: its HTTP
+        # parser and the raw request would otherwise stay in memory as long
+        # as the connection, which a server holding many cannot afford.
+        del self._handshake
         self.response_headers = headers
         self._opened(subprotocol, extension)
         self.response = Accepted(subprotocol, self.extensions, headers)
