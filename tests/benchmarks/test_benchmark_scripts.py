@@ -68,3 +68,37 @@ def test_frames_benchmark_checks_that_each_library_handled_every_message() -> No
     passes = {"short": lambda: 1}
     with pytest.raises(AssertionError, match="short handled 1 messages, expected 2"):
         frames.measure(passes, expected=2, duration=0.0, repeat=1)
+
+
+def test_echo_benchmark_reports_every_figure_for_every_implementation() -> None:
+    echo = load("echo")
+    lines: list[str] = []
+    assert echo.main(["--quick"], out=lines.append) == 0
+    for library in ("sansws", "websockets", "aiohttp", "trio"):
+        assert library in lines[0]
+    header = next(line for line in lines if "round trips/s" in line)
+    for figure in ("64 B", "4 KiB", "1 MiB", "handshakes/s", "KiB/conn"):
+        assert figure in header
+    rows = {line.split("|")[0].strip(): line.split("|")[1:] for line in lines if "|" in line}
+    for implementation in echo.IMPLEMENTATIONS:
+        figures = [float(cell.replace(",", "")) for cell in rows[implementation]]
+        assert len(figures) == 5
+        # Rates were measured (a failed echo raises); memory may round to 0.
+        assert all(figure > 0 for figure in figures[:4]), implementation
+    for ours, theirs in echo.PAIRS:
+        ratios = rows[f"{ours} / {theirs}"]
+        assert all(cell.strip().rstrip("!").endswith("x") for cell in ratios)
+    assert any(line.startswith("targets") for line in lines)
+
+
+def test_echo_benchmark_ratios_favour_sansws_above_one_for_rates_and_memory() -> None:
+    echo = load("echo")
+    assert echo.ratio_of("64 B", 2000.0, 1000.0) == 2.0
+    # Less memory is better: websockets' KiB over sansws'.
+    assert echo.ratio_of("idle memory", 10.0, 20.0) == 2.0
+    results = {
+        "sansws-sync": dict.fromkeys(echo.FIGURES, 1.0),
+        "websockets-sync": dict.fromkeys(echo.FIGURES, 1.0) | {"1 MiB": 2.0},
+    }
+    lines = echo.table(results, ["sansws-sync", "websockets-sync"])
+    assert "sansws-sync below websockets-sync on 1 MiB: 0.50x" in "\n".join(lines)
