@@ -143,7 +143,11 @@ class ClientSession:
         self._deadline: float | None = None
         # Validate the options once, before any I/O, by building the first
         # connection's request (an unsafe header raises here).
-        self._build_connection(self.uri, self.extra_headers, None)
+        # The first attempt then uses it: its handshake timer gets the whole
+        # budget, which is what is left when start() runs.
+        self._first: ClientConnection | None = self._build_connection(
+            self.uri, self.extra_headers, open_timeout
+        )
 
     @property
     def deadline(self) -> float | None:
@@ -279,8 +283,10 @@ class ClientSession:
         by: tuple[int, str] | None,
         history: Sequence[str],
     ) -> Attempt:
-        remaining = None if self._deadline is None else max(self._deadline - now, 1e-9)
-        connection = self._build_connection(uri, headers, remaining)
+        connection, self._first = self._first, None
+        if connection is None or hops:
+            remaining = None if self._deadline is None else max(self._deadline - now, 1e-9)
+            connection = self._build_connection(uri, headers, remaining)
         # Arm the handshake timer now, not when the transport is up, so that it
         # ends at the session's deadline however long DNS, TCP and TLS took.
         connection.handle_timeout(now)

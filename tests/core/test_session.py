@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from sansws import ServerConnection, State
+import sansws.session
+from sansws import ClientConnection, ServerConnection, State
 from sansws.errors import (
     InvalidStatus,
     InvalidURI,
@@ -362,3 +364,23 @@ def test_failure_summary_describes_each_kind_of_failure() -> None:
         "[Errno 111] Connection refused"
     )
     assert failure_summary(TimeoutError()) == "TimeoutError"
+
+
+def test_each_attempt_builds_exactly_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Options are validated by building the first attempt's connection up
+    # front; no connection is built only to be thrown away.
+    built: list[object] = []
+    real = sansws.session.ClientConnection
+
+    def counting(*args: Any, **kwargs: Any) -> ClientConnection:
+        connection = real(*args, **kwargs)
+        built.append(connection)
+        return connection
+
+    monkeypatch.setattr(sansws.session, "ClientConnection", counting)
+    session = ClientSession("ws://a.example/", open_timeout=4.0)
+    attempt = session.start(10.0)
+    assert built == [attempt.connection]
+    assert attempt.connection.next_deadline() == pytest.approx(14.0)
+    follow(session, attempt, redirect(302, "/b"), now=11.0)
+    assert len(built) == 2
