@@ -57,7 +57,7 @@ import ssl as ssl_module
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
 
-from sansws.connection import DEFAULT_USER_AGENT, ServerConnection, State
+from sansws.connection import DEFAULT_USER_AGENT, ClientConnection, ServerConnection, State
 from sansws.endpoint import READ_SIZE, Endpoint, Progress, Response, is_message
 from sansws.errors import (
     ConnectionClosed,
@@ -165,8 +165,6 @@ class Connection:
     """
 
     def __init__(self, stream: trio.abc.Stream, endpoint: Endpoint, *, write_limit: int) -> None:
-        if write_limit < 0:
-            raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
         self._stream = stream
         self._endpoint = endpoint
         self._write_limit = write_limit
@@ -609,6 +607,15 @@ class Connection:
             pass
 
 
+def _check_limits(
+    connection: ClientConnection | ServerConnection, max_queue: int | None, write_limit: int
+) -> None:
+    """Refuse invalid limits before any I/O, as the core would later."""
+    Endpoint(connection, max_queue=max_queue)
+    if write_limit < 0:
+        raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
+
+
 def _addresses(stream: trio.abc.Stream) -> tuple[Any, Any]:
     transport = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
     if not isinstance(transport, trio.SocketStream):  # pragma: no cover - our streams only
@@ -807,6 +814,7 @@ async def connect(
         **connection_options,
     )
     context = _client_tls_context(session, ssl)
+    _check_limits(ClientConnection(session.uri), max_queue, write_limit)
     ws = await _open(session, context, max_queue, write_limit)
     async with _running(ws) as error:
         try:
@@ -1109,9 +1117,7 @@ async def serve(
         **connection_options,
     )
     # Invalid options fail here rather than in every connection.
-    Endpoint(ServerConnection(**connection_options), max_queue=max_queue)
-    if write_limit < 0:
-        raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
+    _check_limits(ServerConnection(**connection_options), max_queue, write_limit)
     listeners = await _open_listeners(host, port, unix_path, backlog)
     server = Server(
         listeners,
