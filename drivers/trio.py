@@ -58,7 +58,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any, cast
 
 from sansws.connection import DEFAULT_USER_AGENT, ClientConnection, ServerConnection, State
-from sansws.endpoint import READ_SIZE, Endpoint, Progress, Response, is_message
+from sansws.endpoint import READ_SIZE, Endpoint, EndpointAttributes, Progress, Response, is_message
 from sansws.errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -73,8 +73,8 @@ from sansws.errors import (
     RedirectError,
     WebSocketError,
 )
-from sansws.events import Accepted, Rejected, Request
-from sansws.headers import Headers, HeadersLike
+from sansws.events import Request
+from sansws.headers import HeadersLike
 from sansws.session import Attempt, ClientSession
 
 __all__ = [
@@ -155,7 +155,7 @@ class PingWaiter:
         self._event.set()
 
 
-class Connection:
+class Connection(EndpointAttributes):
     """A WebSocket connection, client or server side.
 
     Clients get one from :func:`connect`; servers pass one to their handler.
@@ -192,55 +192,6 @@ class Connection:
         self._writer_wakeup = trio.lowlevel.ParkingLot()
         self._reader_wakeup = trio.lowlevel.ParkingLot()
         self._transport_closed = trio.Event()
-
-    # ------------------------------------------------------------------ attributes
-
-    @property
-    def state(self) -> State:
-        """The connection's :class:`~sansws.State`."""
-        return self._endpoint.connection.state
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The negotiated subprotocol, if any."""
-        return self._endpoint.connection.subprotocol
-
-    @property
-    def request(self) -> Request | None:
-        """The opening handshake's request (path and headers)."""
-        return self._endpoint.connection.request
-
-    @property
-    def response(self) -> Accepted | Rejected | None:
-        """The opening handshake's response (subprotocol, extensions,
-        headers)."""
-        return self._endpoint.connection.response
-
-    @property
-    def request_headers(self) -> Headers | None:
-        """The opening handshake's request headers."""
-        return self._endpoint.connection.request_headers
-
-    @property
-    def response_headers(self) -> Headers | None:
-        """The opening handshake's response headers."""
-        return self._endpoint.connection.response_headers
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code once the connection is closed, else ``None``."""
-        return self._endpoint.connection.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason once the connection is closed, else ``None``."""
-        return self._endpoint.connection.close_reason
-
-    @property
-    def latency(self) -> float:
-        """Round-trip time of the last answered Ping (keepalive or
-        :meth:`ping`), in seconds; 0 until one was answered."""
-        return self._endpoint.latency
 
     # ------------------------------------------------------------------ receiving
 
