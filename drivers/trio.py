@@ -22,9 +22,9 @@ three tasks for as long as the connection lives:
 
 * a *reader* feeding received bytes to the core (it stops reading while the
   application's queue is full);
-* a *writer*, the only task that writes to the stream, so that application
-  calls never write themselves and a cancelled call never leaves half a
-  frame on the wire;
+* a *writer* for the bytes that cannot be written at once (application
+  calls only ever write with a non-blocking write, which cannot be cancelled
+  half-way, so a cancelled call never leaves half a frame on the wire);
 * a *timer* calling the core back at its next deadline (keepalive, ping
   timeout, close timeout).
 
@@ -53,6 +53,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 import contextlib
 import logging
 import math
+import os
 import ssl as ssl_module
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
@@ -170,7 +171,12 @@ class Connection(EndpointAttributes):
         self._write_limit = write_limit
         self.local_address, self.remote_address = _addresses(stream)
         # Outgoing bytes the writer has not finished writing, and their size.
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
+        # The socket to write to directly, when there is no TLS layer (and
+        # on POSIX, where a socket is a file descriptor).
+        self._socket = (
+            stream.socket if isinstance(stream, trio.SocketStream) and os.name == "posix" else None
+        )
         self._buffered = 0
         self._write_scope: trio.CancelScope | None = None
         # The core asked to close the transport; the writer then has until
@@ -393,12 +399,28 @@ class Connection(EndpointAttributes):
     # ------------------------------------------------------------------ the core
 
     def _flush(self) -> None:
-        """Hand what the core queued to the writer."""
-        data = self._endpoint.data_to_send()
-        if data and not self._transport_closed.is_set():
-            self._out.append(data)
-            self._buffered += len(data)
-            self._writer_wakeup.unpark()
+        """Write what the core queued, or hand it to the writer task.
+
+        On a plain socket, bytes are written at once when nothing else is
+        pending: a non-blocking write is synchronous, so it cannot be
+        cancelled half-way, and it saves a task switch per message. What the
+        kernel does not take, and everything while the writer is busy, goes
+        to the writer, in order.
+        """
+        data: bytes | memoryview = self._endpoint.data_to_send()
+        if not data or self._transport_closed.is_set():
+            return
+        if self._socket is not None and not self._out and self._write_scope is None:
+            try:
+                sent = os.write(self._socket.fileno(), data)
+            except OSError:
+                sent = 0  # would block, or broken: the writer finds out which
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self._out.append(data)
+        self._buffered += len(data)
+        self._writer_wakeup.unpark()
 
     def _after(self, progress: Progress | None) -> None:
         """Act on what a call into the endpoint changed: arm the timers it
