@@ -454,7 +454,7 @@ class Connection(EndpointAttributes):
 
     def _wake(self, progress: Progress) -> None:
         if progress.messages:
-            self._message_waiters.unpark()
+            self._message_waiters.unpark(count=self._endpoint.queued_messages)
         for payload, latency in progress.pongs:
             waiter = self._pings.pop(payload, None)
             if waiter is not None:
@@ -466,9 +466,14 @@ class Connection(EndpointAttributes):
         if close_timeout is not None:
             self._close_deadline = trio.current_time() + close_timeout
         if self._write_scope is not None:
-            # A write is still blocked: the peer is not reading, so it will
-            # not read what is left either. Close without waiting.
-            self._write_scope.cancel()
+            if self._endpoint.connection.closed_error().clean:
+                # The peer took part in the close handshake: let it read the
+                # rest (our Close frame is last), until close_timeout.
+                self._write_scope.deadline = self._close_deadline
+            else:
+                # The connection failed while a write is blocked: a peer
+                # that does not read will not read the rest either.
+                self._write_scope.cancel()
         self._writer_wakeup.unpark_all()
         self._reader_wakeup.unpark_all()
 
