@@ -317,6 +317,12 @@ class Connection(EndpointAttributes):
             # be left half-sent, so the connection fails (1011).
             endpoint.abort_fragments()
             self._after(None)
+            aclose = getattr(async_fragments, "aclose", None)
+            if aclose is not None:
+                # Finish the source now rather than when it is collected;
+                # what it raises on the way out matters less than why.
+                with contextlib.suppress(Exception, trio.Cancelled):
+                    await aclose()
             raise
         finally:
             self._fragmenting = False

@@ -505,3 +505,36 @@ def test_a_clean_close_lets_a_large_write_in_progress_finish() -> None:
         assert messages == [b"\x07" * size]
 
     run(body)
+
+
+def test_a_fragmented_send_cancelled_at_any_moment_sends_all_nothing_or_fails_with_1011() -> None:
+    rng = random.Random(7692)
+    outcomes: set[str] = set()
+
+    async def fragments() -> AsyncIterator[str]:
+        for piece in ("frag", "ment", "ed"):
+            await trio.sleep(0.002)
+            yield piece
+
+    async def body() -> None:
+        async with serve(_echo) as server:
+            for _ in range(30):
+                async with connect(f"ws://127.0.0.1:{server.port}/") as ws:
+                    with trio.move_on_after(rng.uniform(0, 0.01)) as scope:
+                        await ws.send(fragments())
+                    if not scope.cancelled_caught:
+                        outcomes.add("sent")
+                        assert await ws.recv() == "fragmented"
+                    elif ws.state is State.OPEN:
+                        outcomes.add("nothing")  # cancelled before the first fragment
+                        await ws.send("probe")
+                        assert await ws.recv() == "probe"
+                    else:
+                        outcomes.add("failed")
+                        with pytest.raises(ConnectionClosedError) as caught:
+                            await ws.recv()
+                        assert caught.value.code == 1011
+        # The random timings reached at least two of the three outcomes.
+        assert len(outcomes) >= 2
+
+    run(body)
