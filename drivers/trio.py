@@ -86,12 +86,14 @@ __all__ = [
     "ConnectionClosedError",
     "ConnectionClosedOK",
     "HandshakeError",
+    "Handler",
     "InvalidState",
     "InvalidStatus",
     "InvalidURI",
     "OpenTimeout",
     "PayloadTooBig",
     "PingWaiter",
+    "ProcessRequest",
     "ProtocolError",
     "RedirectError",
     "Request",
@@ -106,7 +108,10 @@ server_logger = logging.getLogger("sansws.server")
 
 Message = str | bytes
 Data = str | bytes | bytearray | memoryview
+#: A server's handler: ``async def handler(ws: Connection) -> None``.
 Handler = Callable[["Connection"], Awaitable[None]]
+#: A server's ``process_request`` hook: ``async def process_request(ws,
+#: request) -> Response | None``.
 ProcessRequest = Callable[["Connection", Request], Awaitable[Response | None]]
 
 _INF = math.inf
