@@ -190,3 +190,22 @@ def test_shutdown_closes_with_1001_and_serve_forever_returns(
     with caplog.at_level(logging.ERROR, logger="sansws.server"):
         run(body)
     assert caplog.records == []
+
+
+def test_shutdown_drops_connections_still_in_their_opening_handshake() -> None:
+    async def body() -> None:
+        before = trio_peers.tasks()
+        async with serve(_hold, open_timeout=60) as server:
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                await stream.send_all(b"GET / HTTP/1.1\r\n")  # and nothing more
+                with trio.fail_after(5):
+                    while len(trio_peers.tasks() - before) < 2:  # accept loop + handshake
+                        await trio.sleep(0.01)
+                server.shutdown()
+                with trio.fail_after(5):  # not open_timeout
+                    await server.serve_forever()
+                    assert await stream.receive_some(100) == b""
+        assert trio_peers.tasks() == before
+
+    run(body)
