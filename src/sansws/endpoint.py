@@ -175,8 +175,10 @@ class Endpoint:
     @property
     def reading_paused(self) -> bool:
         """Whether the driver should stop reading from the transport because
-        the application is not keeping up (see ``max_queue``)."""
-        return self._paused
+        the application is not keeping up (see ``max_queue``). Never once
+        the connection is closing: the peer's Close frame must be read, or
+        the close handshake could only end at ``close_timeout``."""
+        return self._paused and self.connection.state is State.OPEN
 
     @property
     def handshake_pending(self) -> bool:

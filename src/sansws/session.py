@@ -45,7 +45,7 @@ from .errors import (
     RedirectError,
     WebSocketError,
 )
-from .events import Rejected
+from .events import Accepted, Rejected
 from .handshake import REDIRECT_STATUSES
 from .headers import Headers, HeadersLike
 from .uri import WebSocketURI, parse_uri
@@ -165,6 +165,14 @@ class ClientSession:
         if self._deadline is not None and now >= self._deadline:
             raise OpenTimeout(f"timed out opening {self.uri} after {self.open_timeout} seconds")
 
+    def check_tls_option(self, tls_configured: bool) -> None:
+        """Raise :class:`ValueError` if the application configured TLS (a
+        driver's ``ssl`` argument) for a ``ws://`` URL, where it would be
+        silently ignored. A redirect from ``ws://`` to ``wss://`` still
+        uses TLS, with a default context."""
+        if tls_configured and not self.uri.secure:
+            raise ValueError("ssl was given for a ws:// URL; use wss://")
+
     def outcome(self, attempt: Attempt, now: float) -> Attempt | None:
         """Decide what the end of ``attempt``'s handshake means.
 
@@ -183,7 +191,10 @@ class ClientSession:
             HandshakeError: The server's answer was not a valid handshake.
         """
         connection = attempt.connection
-        if connection.state is State.OPEN:
+        if connection.state is State.OPEN or isinstance(connection.response, Accepted):
+            # Accepted, even if frames that came with the response (a
+            # message, a Close) already ended the connection: the
+            # application reads them, then the close.
             return None
         response = connection.response
         if isinstance(response, Rejected) and response.status in REDIRECT_STATUSES:
@@ -270,6 +281,9 @@ class ClientSession:
     ) -> Attempt:
         remaining = None if self._deadline is None else max(self._deadline - now, 1e-9)
         connection = self._build_connection(uri, headers, remaining)
+        # Arm the handshake timer now, not when the transport is up, so that it
+        # ends at the session's deadline however long DNS, TCP and TLS took.
+        connection.handle_timeout(now)
         unix_path = self.unix_path
         target = Target(
             host=uri.host,
