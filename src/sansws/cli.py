@@ -296,6 +296,11 @@ class Console:
         return cls(sys.stdout, sys.stderr, quiet=quiet, prompt=prompt)
 
     @property
+    def interactive(self) -> bool:
+        """Whether the user types at a terminal (the console prompts)."""
+        return self._prompt
+
+    @property
     def output_closed(self) -> bool:
         """Whether standard output's reader went away (a closed pipe)."""
         return id(self._out) in self._broken
@@ -944,10 +949,9 @@ async def run_demo(options: ClientOptions, console: Console, interrupts: Interru
     server = await asyncio_driver.serve(_echo, "127.0.0.1", 0)
     try:
         url = f"ws://127.0.0.1:{server.port}/"
-        console.status(
-            f"No URL given: started an echo server in this process at {url} "
-            "(type a line to send it, Ctrl+D to close)."
-        )
+        console.status(f"No URL given: started an echo server at {url} in this process.")
+        if console.interactive:
+            console.status("Type a message and press Enter to send it; Ctrl+D closes.")
         return await run_client(url, options, console, interrupts)
     finally:
         await _stop(server)
