@@ -1,8 +1,6 @@
 """``python -m sansws``: the command-line client and echo server (see :mod:`sansws.cli`)."""
 
-import sys
-
-from .cli import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
