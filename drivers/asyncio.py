@@ -46,6 +46,7 @@ connection (``process_request`` and the handler), owned by the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import ssl as ssl_module
@@ -54,25 +55,32 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Generator,
     Iterable,
     Mapping,
     Sequence,
 )
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sansws.connection import DEFAULT_USER_AGENT, State
 from sansws.connection import ServerConnection as _ServerConnection
 from sansws.endpoint import Endpoint, Progress, Response, is_message
 from sansws.errors import (
+    CloseTimeout,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     HandshakeError,
+    InvalidState,
     InvalidStatus,
     InvalidURI,
+    LocalProtocolError,
     OpenTimeout,
+    PayloadTooBig,
+    PingTimeout,
+    ProtocolError,
     RedirectError,
     WebSocketError,
     WebSocketTimeout,
@@ -82,16 +90,22 @@ from sansws.headers import Headers, HeadersLike
 from sansws.session import Attempt, ClientSession, Target
 
 __all__ = [
+    "CloseTimeout",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
     "Connection",
     "HandshakeError",
     "Handler",
+    "InvalidState",
     "InvalidStatus",
     "InvalidURI",
+    "LocalProtocolError",
     "OpenTimeout",
+    "PayloadTooBig",
+    "PingTimeout",
     "ProcessRequest",
+    "ProtocolError",
     "RedirectError",
     "Request",
     "Response",
@@ -102,6 +116,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sansws.server")
+
+_T = TypeVar("_T")
 
 Data = str | bytes
 """A received message: ``str`` for text, ``bytes`` for binary."""
@@ -133,6 +149,18 @@ def _wake(waiters: _Waiters) -> None:
         if not future.done():
             future.set_result(None)
     waiters.clear()
+
+
+async def _wait(loop: asyncio.AbstractEventLoop, waiters: _Waiters) -> None:
+    # One future per waiter: cancelling one wait must not cancel the others.
+    future: asyncio.Future[None] = loop.create_future()
+    waiters.append(future)
+    try:
+        await future
+    except asyncio.CancelledError:
+        if future in waiters:
+            waiters.remove(future)
+        raise
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -290,12 +318,16 @@ class Connection:
         while True:
             try:
                 message = endpoint.next_message()
-            except ConnectionClosed as exc:
-                raise exc from self._connection.close_error
+            except ConnectionClosed:
+                # Asking for more may have released input held back after
+                # the messages already returned, and failed the connection.
+                self._process(None)
+                raise
             if message is not None:
                 if self._reading_paused and not endpoint.reading_paused:
                     self._sync_reading()
                 return message
+            self._process(None)
             await self._wait(self._recv_waiters)
 
     async def __aiter__(self) -> AsyncIterator[Data]:
@@ -493,14 +525,7 @@ class Connection:
     # ------------------------------------------------------------------ driving the endpoint
 
     async def _wait(self, waiters: _Waiters) -> None:
-        future: asyncio.Future[None] = self._loop.create_future()
-        waiters.append(future)
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future in waiters:
-                waiters.remove(future)
-            raise
+        await _wait(self._loop, waiters)
 
     def _connection_made(self, transport: asyncio.Transport) -> None:
         self._transport = transport
@@ -526,13 +551,13 @@ class Connection:
     def _process(self, progress: Progress | None) -> None:
         """Act on the endpoint after a call into it: write, wake waiters,
         close the transport or pause reading, re-arm the timer."""
+        transport = self._transport
+        if transport is None:
+            return  # not connected yet: connection_made comes back here
         endpoint = self._endpoint
         data = endpoint.data_to_send()
         if self._lost:
-            return
-        transport = self._transport
-        if transport is None:
-            return  # not connected yet; connection_made comes back here
+            return  # nowhere to write, and connection_lost woke every waiter
         if data:
             transport.write(data)
         if progress is not None:
@@ -660,22 +685,26 @@ class Connection:
 # ---------------------------------------------------------------------- client
 
 
-class _Opening:
-    """What :func:`connect` returns: await it for the connection, or use it
-    as an async context manager that closes the connection on exit."""
+class _Opening(Generic[_T]):
+    """What :func:`connect` and :func:`serve` return: await it for the
+    connection or server, or use it as an async context manager that closes
+    it on leaving the block."""
 
-    def __init__(self, url: str, ssl: ssl_module.SSLContext | bool | None, **options: Any) -> None:
-        self._url = url
-        self._ssl = ssl
-        self._options = options
-        self._connection: Connection | None = None
+    def __init__(
+        self,
+        open: Callable[[], Coroutine[Any, Any, _T]],
+        close: Callable[[_T], Awaitable[None]],
+    ) -> None:
+        self._open = open
+        self._close = close
+        self._value: _T | None = None
 
-    def __await__(self) -> Generator[Any, None, Connection]:
+    def __await__(self) -> Generator[Any, None, _T]:
         return self._open().__await__()
 
-    async def __aenter__(self) -> Connection:
-        self._connection = await self._open()
-        return self._connection
+    async def __aenter__(self) -> _T:
+        self._value = await self._open()
+        return self._value
 
     async def __aexit__(
         self,
@@ -683,80 +712,84 @@ class _Opening:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._connection is not None
-        await self._connection.close()
+        assert self._value is not None
+        await self._close(self._value)
 
-    async def _open(self) -> Connection:
-        loop = asyncio.get_running_loop()
-        options = dict(self._options)
-        max_queue = options.pop("max_queue")
-        write_limit = options.pop("write_limit")
-        session = ClientSession(self._url, **options)
-        session.check_tls_option(self._ssl not in (None, False))
-        contexts: dict[bool, ssl_module.SSLContext] = {}
 
-        def context_for(target: Target) -> ssl_module.SSLContext | None:
-            if not target.tls:
-                return None
-            if isinstance(self._ssl, ssl_module.SSLContext):
-                return self._ssl
-            if True not in contexts:
-                contexts[True] = ssl_module.create_default_context()
-            return contexts[True]
+async def _open(
+    url: str,
+    ssl: ssl_module.SSLContext | bool | None,
+    max_queue: int | None,
+    write_limit: int,
+    options: dict[str, Any],
+) -> Connection:
+    loop = asyncio.get_running_loop()
+    session = ClientSession(url, **options)
+    session.check_tls_option(ssl not in (None, False))
+    contexts: dict[bool, ssl_module.SSLContext] = {}
 
-        attempt = session.start(loop.time())
-        while True:
-            ws = Connection(
-                Endpoint(attempt.connection, max_queue=max_queue), loop, write_limit=write_limit
-            )
-            await self._connect_transport(loop, session, attempt, ws, context_for(attempt.target))
-            try:
-                while ws._endpoint.handshake_pending:
-                    await ws._wait(ws._handshake_waiters)
-                next_attempt = session.outcome(attempt, loop.time())
-            except BaseException:
-                ws.abort()
-                raise
-            if next_attempt is None:
-                return ws
-            ws.abort()  # the redirect's transport; the core already closed its side
-            attempt = next_attempt
+    def context_for(target: Target) -> ssl_module.SSLContext | None:
+        if not target.tls:
+            return None
+        if isinstance(ssl, ssl_module.SSLContext):
+            return ssl
+        if True not in contexts:
+            contexts[True] = ssl_module.create_default_context()
+        return contexts[True]
 
-    @staticmethod
-    async def _connect_transport(
-        loop: asyncio.AbstractEventLoop,
-        session: ClientSession,
-        attempt: Attempt,
-        ws: Connection,
-        context: ssl_module.SSLContext | None,
-    ) -> None:
-        target = attempt.target
-        server_hostname = target.server_hostname if context is not None else None
-        timeout = asyncio.timeout_at(attempt.deadline)
+    attempt = session.start(loop.time())
+    while True:
+        ws = Connection(
+            Endpoint(attempt.connection, max_queue=max_queue), loop, write_limit=write_limit
+        )
+        await _connect_transport(loop, session, attempt, ws, context_for(attempt.target))
         try:
-            async with timeout:
-                if target.unix_path is not None:
-                    await loop.create_unix_connection(
-                        lambda: _Protocol(ws),
-                        target.unix_path,
-                        ssl=context,
-                        server_hostname=server_hostname,
-                    )
-                else:
-                    await loop.create_connection(
-                        lambda: _Protocol(ws),
-                        target.host,
-                        target.port,
-                        ssl=context,
-                        server_hostname=server_hostname,
-                    )
-        except TimeoutError:
-            if timeout.expired() and attempt.deadline is not None:
-                try:
-                    session.check_deadline(max(loop.time(), attempt.deadline))
-                except OpenTimeout as exc:
-                    raise exc from None
+            while ws._endpoint.handshake_pending:
+                await ws._wait(ws._handshake_waiters)
+            next_attempt = session.outcome(attempt, loop.time())
+        except BaseException:
+            ws.abort()
             raise
+        if next_attempt is None:
+            return ws
+        ws.abort()  # the redirect's transport; the core already closed its side
+        attempt = next_attempt
+
+
+async def _connect_transport(
+    loop: asyncio.AbstractEventLoop,
+    session: ClientSession,
+    attempt: Attempt,
+    ws: Connection,
+    context: ssl_module.SSLContext | None,
+) -> None:
+    target = attempt.target
+    server_hostname = target.server_hostname if context is not None else None
+    timeout = asyncio.timeout_at(attempt.deadline)
+    try:
+        async with timeout:
+            if target.unix_path is not None:
+                await loop.create_unix_connection(
+                    lambda: _Protocol(ws),
+                    target.unix_path,
+                    ssl=context,
+                    server_hostname=server_hostname,
+                )
+            else:
+                await loop.create_connection(
+                    lambda: _Protocol(ws),
+                    target.host,
+                    target.port,
+                    ssl=context,
+                    server_hostname=server_hostname,
+                )
+    except TimeoutError:
+        if timeout.expired() and attempt.deadline is not None:
+            try:
+                session.check_deadline(max(loop.time(), attempt.deadline))
+            except OpenTimeout as exc:
+                raise exc from None
+        raise
 
 
 def connect(
@@ -777,7 +810,7 @@ def connect(
     ssl: ssl_module.SSLContext | bool | None = None,
     unix_path: str | None = None,
     **options: Any,
-) -> _Opening:
+) -> _Opening[Connection]:
     """Open a WebSocket connection to ``url``.
 
     Use ``async with connect(url) as ws:`` (the connection closes on leaving
@@ -821,9 +854,7 @@ def connect(
         OSError: DNS resolution, the TCP connection or TLS failed.
         ValueError: ``ssl`` with a ``ws://`` URL, or an invalid option.
     """
-    return _Opening(
-        url,
-        ssl,
+    options.update(
         subprotocols=subprotocols,
         extra_headers=extra_headers,
         origin=origin,
@@ -833,11 +864,11 @@ def connect(
         ping_timeout=ping_timeout,
         close_timeout=close_timeout,
         max_message_size=max_message_size,
-        max_queue=max_queue,
-        write_limit=write_limit,
         max_redirects=max_redirects,
         unix_path=unix_path,
-        **options,
+    )
+    return _Opening(
+        functools.partial(_open, url, ssl, max_queue, write_limit, options), Connection.close
     )
 
 
@@ -920,14 +951,7 @@ class Server:
         """Wait until the server was shut down and every connection and
         handler has finished."""
         if not self._done:
-            future: asyncio.Future[None] = self._loop.create_future()
-            self._done_waiters.append(future)
-            try:
-                await future
-            except asyncio.CancelledError:
-                if future in self._done_waiters:
-                    self._done_waiters.remove(future)
-                raise
+            await _wait(self._loop, self._done_waiters)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -1029,31 +1053,6 @@ class Server:
             raise
 
 
-class _Serving:
-    """What :func:`serve` returns: await it for the :class:`Server`, or use
-    it as an async context manager that shuts the server down on exit."""
-
-    def __init__(self, make: Callable[[], Awaitable[Server]]) -> None:
-        self._make = make
-        self._server: Server | None = None
-
-    def __await__(self) -> Generator[Any, None, Server]:
-        return self._make().__await__()
-
-    async def __aenter__(self) -> Server:
-        self._server = await self._make()
-        return self._server
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        await self._server.aclose()
-
-
 def serve(
     handler: Handler,
     host: str | None = "127.0.0.1",
@@ -1074,7 +1073,7 @@ def serve(
     unix_path: str | None = None,
     backlog: int = 100,
     **options: Any,
-) -> _Serving:
+) -> _Opening[Server]:
     """Serve WebSocket connections on ``host:port`` (or ``unix_path``).
 
     Use ``async with serve(handler, host, port) as server:`` and ``await
@@ -1130,4 +1129,4 @@ def serve(
         await server._start(host, port, unix_path, **listen)
         return server
 
-    return _Serving(make)
+    return _Opening(make, Server.aclose)

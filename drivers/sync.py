@@ -228,19 +228,24 @@ class Connection:
             ConnectionClosedError: The connection closed with an error.
         """
         endpoint = self._endpoint
-        with self._lock:
-            message = endpoint.next_message()
-            if message is not None:
-                self._after_dequeue()
-                return message
-        while True:
+        message = self._next_message()
+        while message is None:
             if not self._wait(lambda: endpoint.queued_messages > 0 or endpoint.closed, timeout):
                 raise TimeoutError(f"no message within {timeout} seconds")
-            with self._lock:
-                message = endpoint.next_message()
-                if message is not None:
-                    self._after_dequeue()
-                    return message
+            message = self._next_message()
+        return message
+
+    def _next_message(self) -> str | bytes | None:
+        with self._lock:
+            try:
+                message = self._endpoint.next_message()
+            finally:
+                # Asking for more may release input held back because it
+                # broke the protocol: the Close frame is then to be written.
+                self._flush()
+            if message is not None:
+                self._after_dequeue()
+            return message
 
     def _after_dequeue(self) -> None:
         # Taking a message may resume reading, which a sleeping waiter that

@@ -22,9 +22,9 @@ three tasks for as long as the connection lives:
 
 * a *reader* feeding received bytes to the core (it stops reading while the
   application's queue is full);
-* a *writer*, the only task that writes to the stream, so that application
-  calls never write themselves and a cancelled call never leaves half a
-  frame on the wire;
+* a *writer* for the bytes that cannot be written at once (application
+  calls only ever write with a non-blocking write, which cannot be cancelled
+  half-way, so a cancelled call never leaves half a frame on the wire);
 * a *timer* calling the core back at its next deadline (keepalive, ping
   timeout, close timeout).
 
@@ -33,6 +33,12 @@ Cancellation: every ``await`` in this module is a checkpoint. A cancelled
 message or nothing, except a message sent in fragments, which fails the
 connection with 1011 if it is cancelled after its first fragment. No task
 outlives the ``async with`` block that created the connection.
+
+Ctrl+C: the driver's tasks, and server handlers, run with trio's
+KeyboardInterrupt protection, so that ``KeyboardInterrupt`` is raised in the
+main task, at the wait it is blocked in, never inside the driver's
+bookkeeping. Leaving a block by an interrupt or a cancellation closes the
+transports at once, without close handshakes.
 """
 
 from __future__ import annotations
@@ -47,12 +53,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 import contextlib
 import logging
 import math
+import os
 import ssl as ssl_module
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
 
-from sansws.connection import DEFAULT_USER_AGENT, ServerConnection, State
-from sansws.endpoint import READ_SIZE, Endpoint, Progress, Response, is_message
+from sansws.connection import DEFAULT_USER_AGENT, ClientConnection, ServerConnection, State
+from sansws.endpoint import READ_SIZE, Endpoint, EndpointAttributes, Progress, Response, is_message
 from sansws.errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -67,8 +74,8 @@ from sansws.errors import (
     RedirectError,
     WebSocketError,
 )
-from sansws.events import Accepted, Rejected, Request
-from sansws.headers import Headers, HeadersLike
+from sansws.events import Request
+from sansws.headers import HeadersLike
 from sansws.session import Attempt, ClientSession
 
 __all__ = [
@@ -149,7 +156,7 @@ class PingWaiter:
         self._event.set()
 
 
-class Connection:
+class Connection(EndpointAttributes):
     """A WebSocket connection, client or server side.
 
     Clients get one from :func:`connect`; servers pass one to their handler.
@@ -159,14 +166,17 @@ class Connection:
     """
 
     def __init__(self, stream: trio.abc.Stream, endpoint: Endpoint, *, write_limit: int) -> None:
-        if write_limit < 0:
-            raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
         self._stream = stream
         self._endpoint = endpoint
         self._write_limit = write_limit
         self.local_address, self.remote_address = _addresses(stream)
         # Outgoing bytes the writer has not finished writing, and their size.
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
+        # The socket to write to directly, when there is no TLS layer (and
+        # on POSIX, where a socket is a file descriptor).
+        self._socket = (
+            stream.socket if isinstance(stream, trio.SocketStream) and os.name == "posix" else None
+        )
         self._buffered = 0
         self._write_scope: trio.CancelScope | None = None
         # The core asked to close the transport; the writer then has until
@@ -189,55 +199,6 @@ class Connection:
         self._reader_wakeup = trio.lowlevel.ParkingLot()
         self._transport_closed = trio.Event()
 
-    # ------------------------------------------------------------------ attributes
-
-    @property
-    def state(self) -> State:
-        """The connection's :class:`~sansws.State`."""
-        return self._endpoint.connection.state
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The negotiated subprotocol, if any."""
-        return self._endpoint.connection.subprotocol
-
-    @property
-    def request(self) -> Request | None:
-        """The opening handshake's request (path and headers)."""
-        return self._endpoint.connection.request
-
-    @property
-    def response(self) -> Accepted | Rejected | None:
-        """The opening handshake's response (subprotocol, extensions,
-        headers)."""
-        return self._endpoint.connection.response
-
-    @property
-    def request_headers(self) -> Headers | None:
-        """The opening handshake's request headers."""
-        return self._endpoint.connection.request_headers
-
-    @property
-    def response_headers(self) -> Headers | None:
-        """The opening handshake's response headers."""
-        return self._endpoint.connection.response_headers
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code once the connection is closed, else ``None``."""
-        return self._endpoint.connection.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason once the connection is closed, else ``None``."""
-        return self._endpoint.connection.close_reason
-
-    @property
-    def latency(self) -> float:
-        """Round-trip time of the last answered Ping (keepalive or
-        :meth:`ping`), in seconds; 0 until one was answered."""
-        return self._endpoint.latency
-
     # ------------------------------------------------------------------ receiving
 
     async def recv(self) -> Message:
@@ -255,7 +216,12 @@ class Connection:
         await trio.lowlevel.checkpoint_if_cancelled()
         waited = False
         while True:
-            message = endpoint.next_message()
+            try:
+                message = endpoint.next_message()
+            except ConnectionClosed:
+                if not self._seen_closed:  # it failed the connection just now
+                    self._after(None)
+                raise
             if message is not None:
                 if not endpoint.reading_paused:
                     self._reader_wakeup.unpark()
@@ -433,12 +399,28 @@ class Connection:
     # ------------------------------------------------------------------ the core
 
     def _flush(self) -> None:
-        """Hand what the core queued to the writer."""
-        data = self._endpoint.data_to_send()
-        if data and not self._transport_closed.is_set():
-            self._out.append(data)
-            self._buffered += len(data)
-            self._writer_wakeup.unpark()
+        """Write what the core queued, or hand it to the writer task.
+
+        On a plain socket, bytes are written at once when nothing else is
+        pending: a non-blocking write is synchronous, so it cannot be
+        cancelled half-way, and it saves a task switch per message. What the
+        kernel does not take, and everything while the writer is busy, goes
+        to the writer, in order.
+        """
+        data: bytes | memoryview = self._endpoint.data_to_send()
+        if not data or self._transport_closed.is_set():
+            return
+        if self._socket is not None and not self._out and self._write_scope is None:
+            try:
+                sent = os.write(self._socket.fileno(), data)
+            except OSError:
+                sent = 0  # would block, or broken: the writer finds out which
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self._out.append(data)
+        self._buffered += len(data)
+        self._writer_wakeup.unpark()
 
     def _after(self, progress: Progress | None) -> None:
         """Act on what a call into the endpoint changed: arm the timers it
@@ -512,6 +494,7 @@ class Connection:
         for scope in self._task_scopes:
             scope.cancel()
 
+    @trio.lowlevel.enable_ki_protection
     async def _read_loop(self) -> None:
         endpoint = self._endpoint
         receive_some = self._stream.receive_some
@@ -528,6 +511,7 @@ class Connection:
                 if not data:
                     break
 
+    @trio.lowlevel.enable_ki_protection
     async def _timer_loop(self) -> None:
         endpoint = self._endpoint
         with self._task_scope():
@@ -538,6 +522,7 @@ class Connection:
                 self._timer_scope = None
                 self._after(endpoint.handle_timeout(trio.current_time()))
 
+    @trio.lowlevel.enable_ki_protection
     async def _write_loop(self) -> None:
         endpoint = self._endpoint
         send_all = self._stream.send_all
@@ -593,6 +578,15 @@ class Connection:
                     await stream.aclose()
         except _TRANSPORT_ERRORS:
             pass
+
+
+def _check_limits(
+    connection: ClientConnection | ServerConnection, max_queue: int | None, write_limit: int
+) -> None:
+    """Refuse invalid limits before any I/O, as the core would later."""
+    Endpoint(connection, max_queue=max_queue)
+    if write_limit < 0:
+        raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
 
 
 def _addresses(stream: trio.abc.Stream) -> tuple[Any, Any]:
@@ -670,8 +664,15 @@ async def _open_transport(
         tls = trio.SSLStream(stream, context, server_hostname=target.server_hostname)
         try:
             await tls.do_handshake()
-        except BaseException:
+        except BaseException as exc:
             await trio.aclose_forcefully(tls)
+            if isinstance(exc, trio.BrokenResourceError):
+                # Raise what went wrong (ssl.SSLCertVerificationError, ...), an
+                # OSError like every other transport failure.
+                cause = exc.__cause__
+                if isinstance(cause, OSError):
+                    raise cause from None
+                raise ConnectionError("TLS handshake failed") from exc
             raise
         return tls
     session.check_deadline(trio.current_time())
@@ -786,6 +787,7 @@ async def connect(
         **connection_options,
     )
     context = _client_tls_context(session, ssl)
+    _check_limits(ClientConnection(session.uri), max_queue, write_limit)
     ws = await _open(session, context, max_queue, write_limit)
     async with _running(ws) as error:
         try:
@@ -828,6 +830,8 @@ class Server:
         ssl: ssl_module.SSLContext | None,
     ) -> None:
         self._listeners = listeners
+        name = listeners[0].socket.getsockname()
+        self._port = int(name[1]) if isinstance(name, tuple) else 0
         self._handler = handler
         self._connection_options = connection_options
         self._process_request = process_request
@@ -852,8 +856,7 @@ class Server:
     def port(self) -> int:
         """The port the (first) listening socket is bound to; 0 for a Unix
         socket."""
-        name = self._listeners[0].socket.getsockname()
-        return int(name[1]) if isinstance(name, tuple) else 0
+        return self._port
 
     @property
     def connections(self) -> set[Connection]:
@@ -889,6 +892,7 @@ class Server:
             self._accepting += 1
             nursery.start_soon(self._accept_loop, listener, nursery)
 
+    @trio.lowlevel.enable_ki_protection
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         try:
             with trio.CancelScope() as scope:
@@ -912,6 +916,7 @@ class Server:
             self._accepting -= 1
             self._check_done()
 
+    @trio.lowlevel.enable_ki_protection
     async def _handle(self, transport: trio.SocketStream) -> None:
         try:
             endpoint = Endpoint(
@@ -1085,9 +1090,7 @@ async def serve(
         **connection_options,
     )
     # Invalid options fail here rather than in every connection.
-    Endpoint(ServerConnection(**connection_options), max_queue=max_queue)
-    if write_limit < 0:
-        raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
+    _check_limits(ServerConnection(**connection_options), max_queue, write_limit)
     listeners = await _open_listeners(host, port, unix_path, backlog)
     server = Server(
         listeners,
@@ -1107,6 +1110,10 @@ async def serve(
                 yield server
             except BaseException as exc:
                 error.append(exc)
+                if not isinstance(exc, Exception):
+                    # Cancelled or interrupted: abort the connections rather
+                    # than wait for their close handshakes.
+                    nursery.cancel_scope.cancel()
             server.shutdown()
     finally:
         for listener in listeners:

@@ -261,6 +261,13 @@ class Connection:
         self._msg_parts: list[Any] = []
         self._msg_decoder: codecs.IncrementalDecoder | None = None
 
+        #: Set by the layer that queues messages for the application while
+        #: messages received earlier are not answered yet (see
+        #: :meth:`release_held_input`).
+        self.hold_violations = False
+        self._held = False
+        self._releasing = False
+
         # Outgoing fragmented message: opcode 0 means none.
         self._send_opcode = 0
         self._mask_keys = MaskKeySource() if self._client else None
@@ -296,6 +303,8 @@ class Connection:
         :class:`~sansws.errors.ConnectionClosedError`.
 
         Before ``CLOSED`` (while ``CLOSING``), describes the close sent so far.
+        Its ``__cause__`` is :attr:`close_error`: why sansws ended the
+        connection, if it did.
         """
         code = self.close_code
         reason = self.close_reason or ""
@@ -305,7 +314,9 @@ class Connection:
                 code, reason = self._close_sent[0], self._close_sent[1]
         clean = self._close_sent is not None and self._close_received is not None
         cls = ConnectionClosedOK if clean and code in OK_CLOSE_CODES else ConnectionClosedError
-        return cls(code, reason, clean)
+        error = cls(code, reason, clean)
+        error.__cause__ = self.close_error
+        return error
 
     # ------------------------------------------------------------------ output
 
@@ -336,6 +347,8 @@ class Connection:
         """
         timers = self._timers
         events: list[Event] = []
+        if self._held and any(_PENDING < deadline <= now for deadline in timers.values()):
+            events = self.release_held_input()
         for name, deadline in list(timers.items()):
             if deadline == _PENDING:
                 timers[name] = now + self._timer_delay(name)
@@ -549,6 +562,10 @@ class Connection:
         the right Close frame and ends the list with a
         :class:`~sansws.events.Closed` event whose ``error`` says why.
         """
+        if self._held:
+            released = self.release_held_input()
+            released.extend(self.receive_data(data))
+            return released
         state = self._state
         if not data:
             return self._receive_eof()
@@ -577,6 +594,52 @@ class Connection:
 
     def _receive_handshake_eof(self, events: list[Event]) -> None:
         raise NotImplementedError
+
+    @property
+    def holding(self) -> bool:
+        """Whether received input is held back (see :meth:`release_held_input`);
+        reading more is pointless until it is released."""
+        return self._held
+
+    def release_held_input(self) -> list[Event]:
+        """Process the input held back because it breaks the protocol and
+        arrived while earlier messages were not answered yet: fails the
+        connection as the frame deserves.
+
+        A frame that breaks the protocol ends the connection, but the
+        messages that came before it are valid and the application may still
+        answer them. When one of them was completed by the same
+        :meth:`receive_data` call, or while :attr:`hold_violations` is set,
+        the offending frame and everything after it are held, unprocessed,
+        and the connection stays open. They are processed (and the Close
+        frame queued, after whatever the application sent meanwhile) by this
+        method, by the next :meth:`receive_data` call, or by a
+        :meth:`handle_timeout` call that finds a timer due.
+        """
+        if not self._held:
+            return []
+        self._held = False
+        data, self._buf = self._buf, b""
+        events: list[Event] = []
+        self._releasing = True
+        try:
+            self._receive_frames(data, events)
+        finally:
+            self._releasing = False
+        return events
+
+    def _reject_frame(
+        self, data: bytes, pos: int, code: int, reason: str, events: list[Event]
+    ) -> None:
+        """The frame starting at ``data[pos]`` breaks the protocol: fail, or
+        hold it while earlier messages may still be answered."""
+        if not self._releasing and (
+            self.hold_violations or any(type(event) is Message for event in events)
+        ):
+            self._buf = data[pos:]
+            self._held = True
+            return
+        self._fail(code, reason, None, events)
 
     def _receive_frames(self, data: bytes, events: list[Event]) -> None:
         if self._buf:
@@ -614,8 +677,8 @@ class Connection:
                     length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                     header = 10
                     if length >> 63:
-                        self._fail(
-                            1002, "frame length has its most significant bit set", None, events
+                        self._reject_frame(
+                            data, pos, 1002, "frame length has its most significant bit set", events
                         )
                         return
                     if length < 65536:
@@ -623,7 +686,7 @@ class Connection:
                         return
             if second & 0x80:
                 if not expect_mask:
-                    self._fail(1002, "masked frame from server", None, events)
+                    self._reject_frame(data, pos, 1002, "masked frame from server", events)
                     return
                 if end - pos < header + 4:
                     break
@@ -631,7 +694,7 @@ class Connection:
                 header += 4
             else:
                 if expect_mask:
-                    self._fail(1002, "unmasked frame from client", None, events)
+                    self._reject_frame(data, pos, 1002, "unmasked frame from client", events)
                     return
                 mask = None
             opcode = first & 0x0F
@@ -641,7 +704,8 @@ class Connection:
             if opcode >= 8:
                 # Control frame: small, never fragmented, handled once whole.
                 if not fin or length > MAX_CONTROL_PAYLOAD or rsv or opcode > _PONG:
-                    self._fail(1002, self._control_error(opcode, fin, length, rsv), None, events)
+                    reason = self._control_error(opcode, fin, length, rsv)
+                    self._reject_frame(data, pos, 1002, reason, events)
                     return
                 if end - pos < header + length:
                     break
@@ -657,26 +721,29 @@ class Connection:
 
             if opcode == _CONTINUATION:
                 if not self._msg_opcode:
-                    self._fail(
-                        1002, "continuation frame without a message to continue", None, events
+                    self._reject_frame(
+                        data, pos, 1002, "continuation frame without a message to continue", events
                     )
                     return
                 if rsv:
-                    self._fail(1002, "reserved bits set on a continuation frame", None, events)
+                    self._reject_frame(
+                        data, pos, 1002, "reserved bits set on a continuation frame", events
+                    )
                     return
             elif opcode in (_TEXT, _BINARY):
                 if self._msg_opcode:
-                    self._fail(1002, "new data frame inside a fragmented message", None, events)
+                    self._reject_frame(
+                        data, pos, 1002, "new data frame inside a fragmented message", events
+                    )
                     return
                 if rsv & ~self._rsv_allowed:
-                    self._fail(
-                        1002, f"reserved bits 0x{rsv:02x} set without an extension", None, events
-                    )
+                    reason = f"reserved bits 0x{rsv:02x} set without an extension"
+                    self._reject_frame(data, pos, 1002, reason, events)
                     return
                 self._msg_opcode = opcode
                 self._msg_rsv = rsv
             else:
-                self._fail(1002, f"reserved opcode {opcode}", None, events)
+                self._reject_frame(data, pos, 1002, f"reserved opcode {opcode}", events)
                 return
 
             if max_size is not None and not self._msg_rsv and self._msg_size + length > max_size:

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 from .connection import Connection, ServerConnection, State
 from .errors import InvalidState, LocalProtocolError
-from .events import Closed, Event, Message, Pong, Request
-from .headers import HeadersLike
+from .events import Accepted, Closed, Event, Message, Pong, Rejected, Request
+from .headers import Headers, HeadersLike
 
-__all__ = ["Endpoint", "Progress", "Response"]
+__all__ = ["Endpoint", "EndpointAttributes", "Progress", "Response"]
 
 #: Bytes a driver asks for per read: large enough for 64 KiB frames in one
 #: call, small enough to keep per-connection memory modest.
@@ -96,6 +96,8 @@ class Endpoint:
         self._paused = False
         self._pings: OrderedDict[bytes, float] = OrderedDict()
         self._fragment_kind: type | None = None
+        # The application took a message and has not asked for the next one.
+        self._answering = False
         self._keepalive_latency = 0.0
         #: Round-trip time of the last answered Ping (the application's or a
         #: keepalive one), in seconds; 0 until one was answered.
@@ -107,6 +109,7 @@ class Endpoint:
         """Feed bytes read from the transport (``b""`` at end of stream)."""
         connecting = self.connection.state is State.CONNECTING
         progress = Progress()
+        self.connection.hold_violations = self._answering or bool(self._messages)
         self._dispatch(self.connection.receive_data(data), now, progress)
         self._dispatch(self.connection.handle_timeout(now), now, progress)
         progress.handshake = connecting and self.connection.state is not State.CONNECTING
@@ -177,8 +180,10 @@ class Endpoint:
         """Whether the driver should stop reading from the transport because
         the application is not keeping up (see ``max_queue``). Never once
         the connection is closing: the peer's Close frame must be read, or
-        the close handshake could only end at ``close_timeout``."""
-        return self._paused and self.connection.state is State.OPEN
+        the close handshake could only end at ``close_timeout``. Also while
+        input that breaks the protocol is held (see :meth:`next_message`)."""
+        paused = self._paused or self.connection.holding
+        return paused and self.connection.state is State.OPEN
 
     @property
     def handshake_pending(self) -> bool:
@@ -201,6 +206,13 @@ class Endpoint:
     def next_message(self) -> str | bytes | None:
         """The oldest received message, or ``None`` if none has arrived yet.
 
+        When the queue is empty, this may fail the connection: a frame that
+        broke the protocol right after messages the application had not
+        answered yet is held until the application asks for more (see
+        :meth:`~sansws.Connection.release_held_input`), so that its answers
+        go out before the Close frame. Write :meth:`data_to_send` after it,
+        as after any call.
+
         Raises:
             ConnectionClosed: The connection is closed and every message
                 received before the close was already returned.
@@ -209,7 +221,13 @@ class Endpoint:
             message = self._messages.popleft()
             if self._paused and len(self._messages) <= self._resume_at:
                 self._paused = False
+            self._answering = True
             return message
+        # The application answered every message it took: a frame held back
+        # because it breaks the protocol now fails the connection.
+        self._answering = False
+        if self.connection.holding:
+            self._dispatch(self.connection.release_held_input(), 0.0, Progress())
         if self.connection.state is State.CLOSED:
             raise self.connection.closed_error()
         return None
@@ -374,6 +392,61 @@ class Endpoint:
             self.close(1000)
         else:
             self.close(1011, "internal error")
+
+
+class EndpointAttributes:
+    """The attributes every driver's connection object offers, read from its
+    :class:`Endpoint` (``self._endpoint``): drivers inherit them rather than
+    each repeating them."""
+
+    _endpoint: Endpoint
+
+    @property
+    def state(self) -> State:
+        """The connection's :class:`~sansws.State`."""
+        return self._endpoint.connection.state
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, if any."""
+        return self._endpoint.connection.subprotocol
+
+    @property
+    def request(self) -> Request | None:
+        """The opening handshake's request (path and headers)."""
+        return self._endpoint.connection.request
+
+    @property
+    def response(self) -> Accepted | Rejected | None:
+        """The opening handshake's response (subprotocol, extensions,
+        headers)."""
+        return self._endpoint.connection.response
+
+    @property
+    def request_headers(self) -> Headers | None:
+        """The opening handshake's request headers."""
+        return self._endpoint.connection.request_headers
+
+    @property
+    def response_headers(self) -> Headers | None:
+        """The opening handshake's response headers."""
+        return self._endpoint.connection.response_headers
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closed, else ``None``."""
+        return self._endpoint.connection.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason once the connection is closed, else ``None``."""
+        return self._endpoint.connection.close_reason
+
+    @property
+    def latency(self) -> float:
+        """Round-trip time of the last answered Ping (keepalive or the
+        application's), in seconds; 0 until one was answered."""
+        return self._endpoint.latency
 
 
 def is_message(value: object) -> bool:

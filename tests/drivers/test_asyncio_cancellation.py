@@ -13,6 +13,7 @@ autouse ``no_leaks`` fixture fails if a socket is left open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import ssl
 import time
@@ -610,5 +611,46 @@ def test_server_exit_cancelled_cancels_handlers_that_ignore_shutdown() -> None:
             async with asyncio.timeout(0.2):
                 await server.aclose()
         await ws.wait_closed()
+
+    run(body)
+
+
+def test_send_cancelled_at_every_moment_sends_the_whole_message_or_fails_with_1011() -> None:
+    # A fragmented send cancelled after n loop iterations, for every n until
+    # it completes: the peer sees either the whole message or none of it, and
+    # a connection that saw part of it fails with 1011.
+    parts = ["one ", "two ", "three"]
+
+    async def fragments() -> AsyncIterator[str]:
+        for part in parts:
+            await ticks(1)
+            yield part
+
+    async def body() -> None:
+        async with serve(echo, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.port}/"
+            outcomes = {"whole": 0, "nothing": 0, "failed": 0}
+            for delay in range(40):
+                ws = await connect(url)
+                task = asyncio.create_task(ws.send(fragments()))
+                await ticks(delay)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                if ws.state is State.OPEN:
+                    await ws.send("marker")
+                    before_marker = []
+                    while (echoed := await ws.recv()) != "marker":
+                        before_marker.append(echoed)
+                        assert len(before_marker) == 1
+                    assert before_marker in ([], ["".join(parts)])
+                    outcomes["whole" if before_marker else "nothing"] += 1
+                    await ws.close()
+                else:
+                    assert task.cancelled()
+                    assert ws.close_code == 1011
+                    await ws.wait_closed()
+                    outcomes["failed"] += 1
+            assert all(outcomes.values()), outcomes
 
     run(body)

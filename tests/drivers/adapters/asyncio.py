@@ -154,6 +154,8 @@ class AsyncioDriver(Driver):
     @asynccontextmanager
     async def serve(self, handler: str | Handler, **options: Any) -> AsyncIterator[Server]:
         server = AsyncioServer()
+        if options.get("ssl") is not None:
+            server.scheme = "wss"
         process_request = options.pop("process_request", None)
         if process_request is not None:
             options["process_request"] = _native_process_request(process_request)

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import trio
 from sansws.drivers import trio as driver
 
-import trio
 from adapters.base import (
     Conn,
     Driver,
