@@ -279,7 +279,9 @@ class Console:
         prompt: Show a prompt and keep the typed line intact.
     """
 
-    def __init__(self, out: TextIO, err: TextIO, *, quiet: bool = False, prompt: bool = False):
+    def __init__(
+        self, out: TextIO, err: TextIO, *, quiet: bool = False, prompt: bool = False
+    ) -> None:
         self._out = out
         self._err = err
         self._quiet = quiet
@@ -627,6 +629,13 @@ class Interrupts:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Handle SIGINT in the loop while the block runs."""
+        uninstall = self._install()
+        try:
+            yield
+        finally:
+            uninstall()
+
+    def _install(self) -> Callable[[], object]:
         loop = self._loop
         try:
             loop.add_signal_handler(signal.SIGINT, self._on_sigint)
@@ -636,15 +645,8 @@ class Interrupts:
             previous = signal.signal(
                 signal.SIGINT, lambda signum, frame: loop.call_soon_threadsafe(self._on_sigint)
             )
-            try:
-                yield
-            finally:
-                signal.signal(signal.SIGINT, previous)
-        else:
-            try:
-                yield
-            finally:
-                loop.remove_signal_handler(signal.SIGINT)
+            return lambda: signal.signal(signal.SIGINT, previous)
+        return lambda: loop.remove_signal_handler(signal.SIGINT)
 
     def take(self) -> bool:
         """Call when catching :class:`asyncio.CancelledError`: if Ctrl+C

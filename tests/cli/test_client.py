@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import select
 import socket
 import subprocess
 
@@ -240,6 +241,39 @@ def test_headers_subprotocol_and_origin_are_sent(servers: Servers) -> None:
     assert headers["X-Other"] == "two words"
     assert headers["Origin"] == "https://example.test"
     assert headers["Sec-WebSocket-Protocol"] == "chat"
+
+
+def test_a_closed_output_pipe_ends_the_connection_quietly(servers: Servers) -> None:
+    # As in `python -m sansws URL | head -1`, with standard input still open.
+    process = subprocess.Popen(
+        cli_command(servers.url("/echo")),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        process.stdin.write(b"first\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 10)
+        assert ready
+        assert process.stdout.readline() == b"< first\n"
+        process.stdout.close()
+        process.stdin.write(b"second\n")
+        process.stdin.flush()
+        assert process.wait(10) == 0
+        stderr = process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        process.stdin.close()
+        process.stderr.close()
+    assert stderr.splitlines()[-1] == "Connection closed: 1000 (normal closure)."
+    assert "Traceback" not in stderr
+    assert "Exception ignored" not in stderr
 
 
 def test_quiet_prints_messages_only(servers: Servers) -> None:
