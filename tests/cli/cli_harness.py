@@ -194,12 +194,14 @@ class Servers:
         task.add_done_callback(self._raw_tasks.discard)
 
     async def _silent(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Accept, read the request, never answer; hang up when the client does."""
+        """Accept, read the request (or TLS ClientHello), never answer; hang
+        up when the client does."""
         self._track()
         try:
-            data = await reader.readuntil(b"\r\n\r\n")
-            with self._lock:
-                self._silent_requests.append(data)
+            data = await reader.read(65536)
+            if data:
+                with self._lock:
+                    self._silent_requests.append(data)
             while await reader.read(65536):
                 pass
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import pathlib
 import select
+import signal
 import socket
 import subprocess
+import sys
+import time
 
 import pytest
 from cli_harness import BINARY_PAYLOAD, Servers, cli_command, run_cli, running, wait_for
@@ -144,6 +147,56 @@ def test_sigint_during_the_handshake_exits_130_at_once(servers: Servers) -> None
     assert result.returncode == 130
     assert result.elapsed < 5
     assert "Traceback" not in result.stderr
+
+
+def test_sigint_during_the_tls_handshake_exits_130_at_once(servers: Servers) -> None:
+    before = len(servers.silent_requests())
+    with running(f"wss://127.0.0.1:{servers.silent}/", *SLOW) as command:
+        wait_for(lambda: len(servers.silent_requests()) > before, 10)
+        command.interrupt()
+        result = command.wait()
+    assert result.returncode == 130
+    assert result.elapsed < 5
+    assert result.stderr == ""
+
+
+# Runs the command with getaddrinfo() stuck for a minute on one host name, as
+# with a resolver that does not answer; through main() and a normal exit, so
+# that a lookup thread the interpreter would join at exit would show.
+STUCK_RESOLVER = """\
+import os, socket, sys, time
+real_getaddrinfo = socket.getaddrinfo
+def getaddrinfo(host, *args, **kwargs):
+    if host == "stuck.invalid":
+        os.write(2, b"resolving\\n")
+        time.sleep(60)
+    return real_getaddrinfo(host, *args, **kwargs)
+socket.getaddrinfo = getaddrinfo
+from sansws.cli import main
+sys.exit(main())
+"""
+
+
+def test_sigint_while_resolving_exits_130_without_waiting_for_the_resolver() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", STUCK_RESOLVER, "ws://stuck.invalid/", *SLOW],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    try:
+        assert process.stderr.readline() == b"resolving\n"
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 130
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        for stream in (process.stdin, process.stderr):
+            assert stream is not None
+            stream.close()
 
 
 def test_sigint_while_following_a_redirect_exits_130_at_once(servers: Servers) -> None:
