@@ -203,10 +203,12 @@ def describe_close(code: int | None, reason: str | None) -> str:
     """``Connection closed: CODE (NAME) reason.``, the client's last line."""
     if code is None:
         return "Connection closed."
-    text = f"Connection closed: {code} ({close_code_name(code)})"
-    if reason:
-        text += f" {escape_controls(reason)}"
-    return f"{text}."
+    return f"Connection closed: {_close_status(code, reason)}."
+
+
+def _close_status(code: int, reason: str | None) -> str:
+    text = f"{code} ({close_code_name(code)})"
+    return f"{text} {escape_controls(reason)}" if reason else text
 
 
 def parse_input_line(line: bytes, *, binary: bool = False) -> str | bytes:
@@ -1034,11 +1036,8 @@ class _ServerLog:
         code = ws.close_code
         if code is None:
             self._console.status(f"{peer} aborted.")
-            return
-        text = f"{peer} closed: {code} ({close_code_name(code)})"
-        if ws.close_reason:
-            text += f" {escape_controls(ws.close_reason)}"
-        self._console.status(f"{text}.")
+        else:
+            self._console.status(f"{peer} closed: {_close_status(code, ws.close_reason)}.")
 
     async def echo(self, ws: Any) -> None:
         """The asyncio and trio handler."""
