@@ -17,16 +17,18 @@
 
 Every protocol decision (framing, handshakes, redirects, keepalive, every
 timeout and limit) is made by the sans-I/O core; this module only moves
-bytes and decides how to wait. Each connection owns a nursery that runs
-three tasks for as long as the connection lives:
+bytes and decides how to wait. Each connection runs its tasks in a nursery
+owned by the block that created it, for as long as the connection lives:
 
 * a *reader* feeding received bytes to the core (it stops reading while the
-  application's queue is full);
+  application's queue is full) and, on a plain socket, calling the core
+  back at its next deadline (keepalive, ping timeout, close timeout) by
+  interrupting its read, which loses nothing there;
 * a *writer* for the bytes that cannot be written at once (application
   calls only ever write with a non-blocking write, which cannot be cancelled
   half-way, so a cancelled call never leaves half a frame on the wire);
-* a *timer* calling the core back at its next deadline (keepalive, ping
-  timeout, close timeout).
+* over TLS only, a *timer* for the core's deadlines, since interrupting a
+  read of a TLS stream could lose bytes the TLS layer owes its peer.
 
 Cancellation: every ``await`` in this module is a checkpoint. A cancelled
 ``recv()`` loses no message; a cancelled ``send()`` queued either the whole
@@ -187,7 +189,6 @@ class Connection(EndpointAttributes):
         self._seen_closed = False
         self._fragmenting = False
         self._stopped = False
-        self._task_scopes: list[trio.CancelScope] = []
         self._timer_scope: trio.CancelScope | None = None
         self._timer_deadline = _INF
         self._pings: dict[bytes, PingWaiter] = {}
@@ -316,6 +317,12 @@ class Connection(EndpointAttributes):
             # be left half-sent, so the connection fails (1011).
             endpoint.abort_fragments()
             self._after(None)
+            aclose = getattr(async_fragments, "aclose", None)
+            if aclose is not None:
+                # Finish the source now rather than when it is collected;
+                # what it raises on the way out matters less than why.
+                with contextlib.suppress(Exception, trio.Cancelled):
+                    await aclose()
             raise
         finally:
             self._fragmenting = False
@@ -454,7 +461,7 @@ class Connection(EndpointAttributes):
 
     def _wake(self, progress: Progress) -> None:
         if progress.messages:
-            self._message_waiters.unpark()
+            self._message_waiters.unpark(count=self._endpoint.queued_messages)
         for payload, latency in progress.pongs:
             waiter = self._pings.pop(payload, None)
             if waiter is not None:
@@ -466,89 +473,116 @@ class Connection(EndpointAttributes):
         if close_timeout is not None:
             self._close_deadline = trio.current_time() + close_timeout
         if self._write_scope is not None:
-            # A write is still blocked: the peer is not reading, so it will
-            # not read what is left either. Close without waiting.
-            self._write_scope.cancel()
+            if self._endpoint.connection.closed_error().clean:
+                # The peer took part in the close handshake: let it read the
+                # rest (our Close frame is last), until close_timeout.
+                self._write_scope.deadline = self._close_deadline
+            else:
+                # The connection failed while a write is blocked: a peer
+                # that does not read will not read the rest either.
+                self._write_scope.cancel()
         self._writer_wakeup.unpark_all()
         self._reader_wakeup.unpark_all()
 
     # ------------------------------------------------------------------ tasks
 
     def _start(self, nursery: trio.Nursery) -> None:
-        """Start the reader, writer and timer tasks in ``nursery``."""
+        """Start the connection's tasks in ``nursery``."""
         nursery.start_soon(self._read_loop)
         nursery.start_soon(self._write_loop)
-        nursery.start_soon(self._timer_loop)
+        if self._socket is None:
+            # Over TLS, a read interrupted at a deadline could lose bytes the
+            # TLS layer owes its peer: the timers get a task of their own.
+            nursery.start_soon(self._timer_loop)
         self._after(None)
 
-    @contextlib.contextmanager
-    def _task_scope(self) -> Iterator[None]:
-        with trio.CancelScope() as scope:
-            if self._stopped:
-                scope.cancel()
-            self._task_scopes.append(scope)
-            yield
-
     def _stop_tasks(self) -> None:
+        """Make the connection's tasks return."""
         self._stopped = True
-        for scope in self._task_scopes:
-            scope.cancel()
+        for scope in (self._timer_scope, self._write_scope):
+            if scope is not None:
+                scope.cancel()
+        self._reader_wakeup.unpark_all()
+        self._writer_wakeup.unpark_all()
 
     @trio.lowlevel.enable_ki_protection
     async def _read_loop(self) -> None:
+        """Feed received bytes to the core; on a plain socket, where a read
+        interrupted at a deadline loses nothing, also call the core back at
+        its deadlines (keepalive, ping and close timeouts)."""
+        endpoint = self._endpoint
+        timers = self._socket is not None
+        while not (self._closing or self._stopped):
+            end_of_stream = False
+            with trio.CancelScope(deadline=self._timer_deadline if timers else _INF) as scope:
+                if timers:
+                    self._timer_scope = scope
+                end_of_stream = await self._read()
+            if timers:
+                self._timer_scope = None
+            if end_of_stream:
+                return
+            if scope.cancelled_caught and not self._stopped:
+                self._after(endpoint.handle_timeout(trio.current_time()))
+
+    async def _read(self) -> bool:
+        """Read until the connection closes (``True`` at the end of the
+        stream) or a deadline cancels the read."""
         endpoint = self._endpoint
         receive_some = self._stream.receive_some
-        with self._task_scope():
-            while not self._closing:
-                if endpoint.reading_paused:
-                    await self._reader_wakeup.park()
-                    continue
-                try:
-                    data = bytes(await receive_some(READ_SIZE))  # the same object if bytes
-                except _TRANSPORT_ERRORS:
-                    data = b""
-                self._after(endpoint.receive_data(data, trio.current_time()))
-                if not data:
-                    break
+        while not (self._closing or self._stopped):
+            if endpoint.reading_paused:
+                await self._reader_wakeup.park()
+                continue
+            try:
+                data = bytes(await receive_some(READ_SIZE))  # the same object if bytes
+            except _TRANSPORT_ERRORS:
+                data = b""
+            self._after(endpoint.receive_data(data, trio.current_time()))
+            if not data:
+                return True
+        return False
 
     @trio.lowlevel.enable_ki_protection
     async def _timer_loop(self) -> None:
+        """Call the core back at its deadlines (over TLS only)."""
         endpoint = self._endpoint
-        with self._task_scope():
-            while True:
-                with trio.CancelScope(deadline=self._timer_deadline) as scope:
-                    self._timer_scope = scope
-                    await trio.sleep_forever()
-                self._timer_scope = None
+        while not self._stopped:
+            with trio.CancelScope(deadline=self._timer_deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            if not self._stopped:
                 self._after(endpoint.handle_timeout(trio.current_time()))
 
     @trio.lowlevel.enable_ki_protection
     async def _write_loop(self) -> None:
+        """Write what could not be written at once, then close the transport
+        when the core says so (or at once when the connection is aborted)."""
         endpoint = self._endpoint
         send_all = self._stream.send_all
         try:
-            with self._task_scope():
-                while True:
-                    out = self._out
-                    if not out:
-                        if self._closing:
-                            break
-                        await self._writer_wakeup.park()
-                        continue
-                    data = out[0] if len(out) == 1 else b"".join(out)
-                    self._out = []
-                    with trio.CancelScope(deadline=self._close_deadline) as scope:
-                        self._write_scope = scope
-                        try:
-                            await send_all(data)
-                        finally:
-                            self._write_scope = None
-                    if scope.cancelled_caught:
-                        self._force_close = True
+            while not self._stopped:
+                out = self._out
+                if not out:
+                    if self._closing:
                         break
-                    self._buffered -= len(data)
-                    if self._buffered <= self._write_limit:
-                        self._send_waiters.unpark_all()
+                    await self._writer_wakeup.park()
+                    continue
+                data = out[0] if len(out) == 1 else b"".join(out)
+                self._out = []
+                with trio.CancelScope(deadline=self._close_deadline) as scope:
+                    self._write_scope = scope
+                    try:
+                        await send_all(data)
+                    finally:
+                        self._write_scope = None
+                if scope.cancelled_caught:
+                    self._force_close = True
+                    break
+                self._buffered -= len(data)
+                if self._buffered <= self._write_limit:
+                    self._send_waiters.unpark_all()
         except _TRANSPORT_ERRORS:
             self._force_close = True
         finally:
