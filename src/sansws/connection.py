@@ -52,7 +52,6 @@ complete.
 
 from __future__ import annotations
 
-import codecs
 import enum
 import math
 import secrets
@@ -93,10 +92,11 @@ from .frames import (
     MAX_CONTROL_PAYLOAD,
     MaskKeySource,
     apply_mask,
+    build_frame,
+    decode_text,
     is_valid_close_code,
     parse_close_payload,
     serialize_close_payload,
-    serialize_header,
 )
 from .handshake import (
     DEFAULT_MAX_BODY_SIZE,
@@ -115,7 +115,9 @@ __all__ = ["ClientConnection", "Connection", "ServerConnection", "State"]
 
 DEFAULT_USER_AGENT: Final = f"sansws/{__version__}"
 
-_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+# Payloads at least this long are unmasked from a memoryview of the received
+# bytes instead of a copy of them; below it, a copy is cheaper than the view.
+_VIEW_MIN = 2048
 
 _CONTINUATION, _TEXT, _BINARY = 0x0, 0x1, 0x2
 _CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
@@ -259,12 +261,20 @@ class Connection:
         self._msg_rsv = 0
         self._msg_size = 0
         self._msg_parts: list[Any] = []
-        self._msg_decoder: codecs.IncrementalDecoder | None = None
+        # The start of a UTF-8 character cut at the end of the last piece
+        # of a text message.
+        self._msg_tail = b""
 
-        #: Set by the layer that queues messages for the application while
-        #: messages received earlier are not answered yet (see
-        #: :meth:`release_held_input`).
-        self.hold_violations = False
+        #: Opt-in for a layer that queues messages for an application (the
+        #: :class:`~sansws.endpoint.Endpoint` sets it): hold a frame that
+        #: breaks the protocol while messages before it may still be
+        #: answered, so that the answers precede the Close frame. See
+        #: :meth:`release_held_input`. Off by default: the violation then
+        #: fails the connection in the ``receive_data`` call that delivers it.
+        self.defer_violations = False
+        #: With :attr:`defer_violations`: set by that layer while the
+        #: application holds messages it has not answered yet.
+        self.messages_unanswered = False
         self._held = False
         self._releasing = False
 
@@ -410,7 +420,9 @@ class Connection:
             InvalidState: The connection is not ``OPEN``.
             LocalProtocolError: A fragmented binary message is in progress.
         """
-        self._send_data(_TEXT, data.encode(), final)
+        # Encoded to UTF-8 only where needed: build_frame copies ASCII text
+        # straight from the string.
+        self._send_data(_TEXT, data, final)
 
     def send_binary(self, data: bytes | bytearray | memoryview, *, final: bool = True) -> None:
         """Queue a binary message, or a fragment of one (see :meth:`send_text`).
@@ -421,7 +433,7 @@ class Connection:
         """
         self._send_data(_BINARY, bytes(data) if not isinstance(data, bytes) else data, final)
 
-    def _send_data(self, opcode: int, payload: bytes, final: bool) -> None:
+    def _send_data(self, opcode: int, payload: bytes | str, final: bool) -> None:
         if self._state is not OPEN:
             raise InvalidState(
                 f"cannot send a message: connection is {self._state.name}", self._state
@@ -432,11 +444,15 @@ class Connection:
             raise LocalProtocolError(f"a fragmented {kind} message is in progress")
         rsv = 0
         if self._extension is not None:
+            if isinstance(payload, str):
+                payload = payload.encode()
             rsv, payload = self._extension.encode(payload, first, final)
             if not first:
                 rsv = 0
-        self._send_opcode = 0 if final else opcode
+        # Written first: text that cannot be encoded raises before the state
+        # changes.
         self._write_frame(final, rsv, opcode if first else _CONTINUATION, payload)
+        self._send_opcode = 0 if final else opcode
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a Ping carrying ``data`` (at most 125 bytes).
@@ -539,17 +555,11 @@ class Connection:
         self._timers.clear()
         self._close_transport = True
 
-    def _write_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes) -> None:
-        out = self._out
-        if self._mask_keys is not None:
-            mask = self._mask_keys.next_key()
-            out.append(serialize_header(fin, rsv, opcode, len(payload), mask))
-            if payload:
-                out.append(apply_mask(payload, mask))
-        else:
-            out.append(serialize_header(fin, rsv, opcode, len(payload), None))
-            if payload:
-                out.append(payload)
+    def _write_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes | str) -> None:
+        # One bytes object per frame: data_to_send() then hands a lone frame
+        # over without joining (copying) it again.
+        mask = self._mask_keys.next_key() if self._mask_keys is not None else None
+        self._out.append(build_frame((0x80 if fin else 0) | rsv | opcode, payload, mask))
 
     # ------------------------------------------------------------------ receiving
 
@@ -608,10 +618,11 @@ class Connection:
 
         A frame that breaks the protocol ends the connection, but the
         messages that came before it are valid and the application may still
-        answer them. When one of them was completed by the same
-        :meth:`receive_data` call, or while :attr:`hold_violations` is set,
-        the offending frame and everything after it are held, unprocessed,
-        and the connection stays open. They are processed (and the Close
+        answer them. With :attr:`defer_violations` set, when one of them was
+        completed by the same :meth:`receive_data` call, or while
+        :attr:`messages_unanswered` is set, the offending frame and
+        everything after it are held, unprocessed, and the connection stays
+        open. They are processed (and the Close
         frame queued, after whatever the application sent meanwhile) by this
         method, by the next :meth:`receive_data` call, or by a
         :meth:`handle_timeout` call that finds a timer due.
@@ -633,8 +644,10 @@ class Connection:
     ) -> None:
         """The frame starting at ``data[pos]`` breaks the protocol: fail, or
         hold it while earlier messages may still be answered."""
-        if not self._releasing and (
-            self.hold_violations or any(type(event) is Message for event in events)
+        if (
+            self.defer_violations
+            and not self._releasing
+            and (self.messages_unanswered or any(type(event) is Message for event in events))
         ):
             self._buf = data[pos:]
             self._held = True
@@ -759,22 +772,24 @@ class Connection:
             available = end - start
             if available >= length:
                 pos = start + length
-                payload = data[start:pos]
-                if mask is not None and length:
-                    payload = apply_mask(payload, mask)
+                # A view spares copying a large payload before it is unmasked
+                # or decoded.
+                piece = data[start:pos] if length < _VIEW_MIN else memoryview(data)[start:pos]
                 if fin and opcode != _CONTINUATION and not rsv and not self.stream_messages:
                     # Fast path: a whole, unfragmented, uncompressed message.
                     self._msg_opcode = 0
                     if opcode == _TEXT:
                         try:
-                            events.append(Message(payload.decode()))
+                            events.append(Message(decode_text(piece, mask, True)[0]))
                         except UnicodeDecodeError:
                             self._fail(1007, "invalid UTF-8 in text message", None, events)
                             return
+                    elif mask is not None:
+                        events.append(Message(apply_mask(piece, mask)))
                     else:
-                        events.append(Message(payload))
+                        events.append(Message(bytes(piece)))
                     continue
-                self._receive_payload(payload, bool(fin), events)
+                self._receive_piece(piece, mask, bool(fin), events)
             else:
                 # The payload is still arriving: process what is here.
                 pos = end
@@ -782,10 +797,8 @@ class Connection:
                 self._frame_mask = mask
                 self._frame_offset = available
                 self._frame_fin = bool(fin)
-                payload = data[start:end]
-                if mask is not None and available:
-                    payload = apply_mask(payload, mask)
-                self._receive_payload(payload, False, events)
+                piece = data[start:end] if available < _VIEW_MIN else memoryview(data)[start:end]
+                self._receive_piece(piece, mask, False, events)
             if self._state is CLOSED:
                 return
         if pos < end:
@@ -793,17 +806,16 @@ class Connection:
 
     def _receive_partial_payload(self, data: bytes, pos: int, events: list[Event]) -> int:
         take = min(self._frame_remaining, len(data) - pos)
-        payload = data[pos : pos + take]
+        piece = data[pos : pos + take] if take < _VIEW_MIN else memoryview(data)[pos : pos + take]
         mask = self._frame_mask
         if mask is not None:
             offset = self._frame_offset & 3
             if offset:
                 mask = mask[offset:] + mask[:offset]
-            payload = apply_mask(payload, mask)
         self._frame_offset += take
         self._frame_remaining -= take
         final = self._frame_fin and not self._frame_remaining
-        self._receive_payload(payload, final, events)
+        self._receive_piece(piece, mask, final, events)
         return pos + take
 
     @staticmethod
@@ -831,24 +843,42 @@ class Connection:
         self._msg_size += len(payload)
         data: str | bytes
         if self._msg_opcode == _TEXT:
-            decoder = self._msg_decoder
-            if decoder is None:
-                decoder = self._msg_decoder = _UTF8Decoder()
+            # Each piece is validated as it arrives; a character cut at its
+            # end waits for the next piece.
+            if self._msg_tail:
+                payload = self._msg_tail + payload
             try:
-                data = decoder.decode(payload, final)
+                data, self._msg_tail = decode_text(payload, None, final)
             except UnicodeDecodeError:
                 self._fail(1007, "invalid UTF-8 in text message", None, events)
                 return
-            # CPython's decoder holds back an encoded UTF-16 surrogate (ED
-            # A0-BF) until its third byte arrives, although no continuation
-            # can make it valid: refuse it now, not one byte late.
-            if not final:
-                pending = decoder.getstate()[0]
-                if pending[:1] == b"\xed" and pending[1:2] >= b"\xa0":
-                    self._fail(1007, "invalid UTF-8 in text message", None, events)
-                    return
         else:
             data = payload
+        self._deliver(data, final, events)
+
+    def _receive_piece(
+        self, piece: bytes | memoryview, mask: bytes | None, final: bool, events: list[Event]
+    ) -> None:
+        """Add a piece of a data message as it was received: still masked
+        with ``mask`` unless that is ``None``, possibly a view of the received
+        bytes."""
+        if self._msg_opcode == _TEXT and not self._msg_rsv and not self._msg_tail:
+            # Unmasked, validated and decoded in one pass.
+            try:
+                text, self._msg_tail = decode_text(piece, mask, final)
+            except UnicodeDecodeError:
+                self._fail(1007, "invalid UTF-8 in text message", None, events)
+                return
+            self._msg_size += len(piece)
+            self._deliver(text, final, events)
+        elif mask is not None:
+            self._receive_payload(apply_mask(piece, mask), final, events)
+        else:
+            self._receive_payload(bytes(piece), final, events)
+
+    def _deliver(self, data: str | bytes, final: bool, events: list[Event]) -> None:
+        """Hand over a decoded piece of a data message, or buffer it until
+        the message is complete."""
         if self.stream_messages:
             # An empty chunk says something only when it ends the message
             # (a frame header alone, or half a character, carries no data).
@@ -871,7 +901,7 @@ class Connection:
             self._msg_rsv = 0
             self._msg_size = 0
             self._msg_parts = []
-            self._msg_decoder = None
+            self._msg_tail = b""
 
     def _receive_control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
         if opcode == _PING:

@@ -90,6 +90,9 @@ class Endpoint:
         if max_queue is not None and max_queue < 1:
             raise ValueError(f"max_queue must be >= 1 or None, not {max_queue!r}")
         self.connection = connection
+        # The application answers messages after taking them from the queue:
+        # a protocol violation right after them must wait for those answers.
+        connection.defer_violations = True
         self.max_queue = max_queue
         self._resume_at = 0 if max_queue is None else max_queue // 4
         self._messages: deque[str | bytes] = deque()
@@ -109,7 +112,7 @@ class Endpoint:
         """Feed bytes read from the transport (``b""`` at end of stream)."""
         connecting = self.connection.state is State.CONNECTING
         progress = Progress()
-        self.connection.hold_violations = self._answering or bool(self._messages)
+        self.connection.messages_unanswered = self._answering or bool(self._messages)
         self._dispatch(self.connection.receive_data(data), now, progress)
         self._dispatch(self.connection.handle_timeout(now), now, progress)
         progress.handshake = connecting and self.connection.state is not State.CONNECTING
