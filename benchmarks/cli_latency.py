@@ -34,6 +34,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import select
@@ -371,9 +372,7 @@ def main() -> None:
         print(f"SIGINT-to-exit latency in ms over {args.runs} runs (min median max); budget 100")
         header = f"{'phase':<28} {'sansws':<32}"
         if reference:
-            import websockets  # noqa: PLC0415
-
-            header += f" websockets {websockets.__version__} CLI"
+            header += f" websockets {importlib.metadata.version('websockets')} CLI"
         print(header)
         for case in CASES:
             ours = [measure(servers, case, "sansws", 5.0) for _ in range(args.runs)]
