@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import platform
@@ -54,6 +55,8 @@ from aiohttp import WSMsgType, web
 from sansws.drivers import asyncio as sansws_asyncio
 from sansws.drivers import sync as sansws_sync
 from sansws.drivers import trio as sansws_trio
+
+import sansws
 
 IMPLEMENTATIONS = (
     "sansws-sync",
@@ -83,6 +86,11 @@ UNITS = {
 }
 LOWER_IS_BETTER = frozenset({"idle memory"})
 MAX_SIZE = 1 << 21
+#: sansws' options: permessage-deflate off, as for the other libraries, in a
+#: version of the core that has it.
+SANSWS_OPTIONS: dict[str, Any] = {"max_message_size": MAX_SIZE}
+if "compression" in inspect.signature(sansws.ClientConnection).parameters:
+    SANSWS_OPTIONS["compression"] = None
 #: How long a process gets to start, and a neutral client's handshake.
 STARTUP_TIMEOUT = 30.0
 
@@ -195,7 +203,7 @@ async def async_client(
 
 
 def sansws_sync_connect(url: str) -> AbstractContextManager[Any]:
-    return sansws_sync.connect(url, max_message_size=MAX_SIZE)
+    return sansws_sync.connect(url, **SANSWS_OPTIONS)
 
 
 def websockets_sync_connect(url: str) -> AbstractContextManager[Any]:
@@ -203,7 +211,7 @@ def websockets_sync_connect(url: str) -> AbstractContextManager[Any]:
 
 
 def sansws_asyncio_connect(url: str) -> AbstractAsyncContextManager[Any]:
-    return sansws_asyncio.connect(url, max_message_size=MAX_SIZE)
+    return sansws_asyncio.connect(url, **SANSWS_OPTIONS)
 
 
 def websockets_asyncio_connect(url: str) -> AbstractAsyncContextManager[Any]:
@@ -211,7 +219,7 @@ def websockets_asyncio_connect(url: str) -> AbstractAsyncContextManager[Any]:
 
 
 def sansws_trio_connect(url: str) -> AbstractAsyncContextManager[Any]:
-    return sansws_trio.connect(url, max_message_size=MAX_SIZE)
+    return sansws_trio.connect(url, **SANSWS_OPTIONS)
 
 
 def websockets_trio_connect(url: str) -> AbstractAsyncContextManager[Any]:
@@ -285,7 +293,7 @@ def run_server(implementation: str) -> None:
             for message in ws:
                 ws.send(message)
 
-        with sansws_sync.serve(sansws_sync_echo, max_message_size=MAX_SIZE) as server:
+        with sansws_sync.serve(sansws_sync_echo, **SANSWS_OPTIONS) as server:
             _announce(server.port)
             server.serve_forever()
     elif implementation == "websockets-sync":
@@ -312,7 +320,7 @@ async def _echo(ws: Any) -> None:
 
 async def _asyncio_server(implementation: str) -> None:
     if implementation == "sansws-asyncio":
-        async with sansws_asyncio.serve(_echo, max_message_size=MAX_SIZE) as server:
+        async with sansws_asyncio.serve(_echo, **SANSWS_OPTIONS) as server:
             assert server.port is not None
             _announce(server.port)
             await server.serve_forever()
@@ -347,7 +355,7 @@ async def _asyncio_server(implementation: str) -> None:
 
 async def _trio_server(implementation: str) -> None:
     if implementation == "sansws-trio":
-        async with sansws_trio.serve(_echo, max_message_size=MAX_SIZE) as server:
+        async with sansws_trio.serve(_echo, **SANSWS_OPTIONS) as server:
             _announce(server.port)
             await server.serve_forever()
     else:
