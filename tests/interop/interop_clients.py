@@ -1,10 +1,11 @@
 """Third-party clients behind one blocking interface, so that each interop
-test against the sansws servers is written once: websockets' asyncio and
-sync clients, aiohttp's ``ClientSession.ws_connect`` and websocket-client's
-``create_connection``.
+test against the sansws servers is written once: websockets' asyncio, sync
+and trio clients, aiohttp's ``ClientSession.ws_connect`` and
+websocket-client's ``create_connection``.
 
-The asyncio clients run on a :class:`~interop_common.LoopThread`; every
-call waits at most :data:`~interop_common.WAIT` seconds.
+The asyncio clients run on a :class:`~interop_common.LoopThread`, the trio
+one in a :class:`~interop_common.TrioThread`; every call waits at most
+:data:`~interop_common.WAIT` seconds.
 """
 
 from __future__ import annotations
@@ -14,23 +15,34 @@ import asyncio
 import contextlib
 import ssl
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
+import trio
 import websocket
-from interop_common import MAX_SIZE, WAIT, LoopThread, Message
+from interop_common import MAX_SIZE, WAIT, LoopThread, Message, TrioThread
 from websockets.asyncio.client import ClientConnection as AsyncioWebsocketsConnection
 from websockets.asyncio.client import connect as asyncio_websockets_connect
 from websockets.exceptions import ConnectionClosed as WebsocketsClosed
 from websockets.sync.client import ClientConnection as SyncWebsocketsConnection
 from websockets.sync.client import connect as sync_websockets_connect
+from websockets.trio.client import ClientConnection as TrioWebsocketsConnection
+from websockets.trio.client import connect as websockets_trio_connect
 
 #: Every third-party client of the suite.
-CLIENTS = ("websockets-asyncio", "websockets-sync", "aiohttp", "websocket-client")
+CLIENTS = (
+    "websockets-asyncio",
+    "websockets-sync",
+    "websockets-trio",
+    "aiohttp",
+    "websocket-client",
+)
 
 #: Clients able to send a fragmented message (aiohttp's API has no way to).
-FRAGMENTING_CLIENTS = frozenset({"websockets-asyncio", "websockets-sync", "websocket-client"})
+FRAGMENTING_CLIENTS = frozenset(
+    {"websockets-asyncio", "websockets-sync", "websockets-trio", "websocket-client"}
+)
 
 
 class PeerClient(abc.ABC):
@@ -86,6 +98,8 @@ def open_client(
         client = _WebsocketsAsyncio(url, loop, subprotocols, headers, tls)
     elif name == "websockets-sync":
         client = _WebsocketsSync(url, subprotocols, headers, tls)
+    elif name == "websockets-trio":
+        client = _WebsocketsTrio(url, subprotocols, headers, tls)
     elif name == "aiohttp":
         client = _Aiohttp(url, loop, subprotocols, headers, tls, observe_pongs=observe_pongs)
     elif name == "websocket-client":
@@ -197,6 +211,63 @@ class _WebsocketsSync(PeerClient):
 
     def release(self) -> None:
         self.ws.__exit__(None, None, None)
+
+
+class _WebsocketsTrio(PeerClient):
+    """websockets' trio client, in ``trio.run`` in a thread of its own."""
+
+    def __init__(
+        self,
+        url: str,
+        subprotocols: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        async def main(started: Callable[[Any], None]) -> None:
+            async with websockets_trio_connect(
+                url,
+                subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
+                additional_headers=list(headers),
+                ssl=tls,
+                max_size=MAX_SIZE,
+            ) as ws:
+                started(ws)
+                await trio.sleep_forever()
+
+        self.thread = TrioThread(main, "interop-websockets-trio-client")
+        self.ws: TrioWebsocketsConnection = self.thread.start()
+        self.subprotocol = self.ws.subprotocol
+
+    def send(self, message: Message) -> None:
+        self.thread.run(lambda: self.ws.send(message))
+
+    def send_fragments(self, fragments: Sequence[Message]) -> None:
+        self.thread.run(lambda: self.ws.send(fragments))
+
+    def recv(self) -> Message:
+        return self.thread.run(self.ws.recv)
+
+    def ping(self, data: bytes) -> None:
+        async def ping() -> None:
+            pong = await self.ws.ping(data)
+            await pong.wait()
+
+        self.thread.run(ping)
+
+    def close(self, code: int, reason: str) -> None:
+        self.thread.run(lambda: self.ws.aclose(code, reason))
+
+    def recv_close(self) -> tuple[int, str]:
+        with contextlib.suppress(WebsocketsClosed):
+            message = self.recv()
+            raise AssertionError(f"received {message!r} instead of a Close")
+        assert self.ws.close_code is not None
+        assert self.ws.close_reason is not None
+        return self.ws.close_code, self.ws.close_reason
+
+    def release(self) -> None:
+        self.thread.run(self.ws.aclose)
+        self.thread.stop()
 
 
 class _Aiohttp(PeerClient):

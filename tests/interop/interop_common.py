@@ -29,7 +29,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -101,6 +101,32 @@ _paths = itertools.count()
 def unique_path(label: str = "t") -> str:
     """A request path no other connection in this run uses."""
     return f"/{label}/{next(_paths)}"
+
+
+async def answer_commands(
+    messages: AsyncIterable[Message],
+    *,
+    send: Callable[[Any], Awaitable[None]],
+    ping: Callable[[bytes], Awaitable[object]],
+    close: Callable[[int, str], Awaitable[None]],
+    described: str,
+) -> None:
+    """The test protocol on an async connection: ``send`` sends a message or
+    a list of fragments, ``ping`` returns once the Pong arrived, ``close``
+    starts the close handshake; ``described`` answers ``describe``."""
+    async for message in messages:
+        words = parse_command(message)
+        if words is None:
+            await send(message)
+        elif words[0] == "describe":
+            await send(described)
+        elif words[0] == "fragments":
+            await send(FRAGMENTS[words[1]])
+        elif words[0] == "ping":
+            await ping(bytes.fromhex(words[1]))
+            await send(f"pong {words[1]}")
+        elif words[0] == "close":
+            await close(words[1], words[2])
 
 
 # ------------------------------------------------------------------ records
@@ -217,9 +243,15 @@ class TrioThread:
             raise self._error
         return self._value
 
-    def run_sync(self, function: Callable[[], T]) -> T:
-        """Call ``function`` in the trio thread."""
-        return trio.from_thread.run_sync(function, trio_token=self._token)
+    def run(self, function: Callable[[], Awaitable[T]]) -> T:
+        """Run ``await function()`` in the trio thread, for at most
+        :data:`WAIT` seconds."""
+
+        async def bounded() -> T:
+            with trio.fail_after(WAIT):
+                return await function()
+
+        return trio.from_thread.run(bounded, trio_token=self._token)
 
     def stop(self, shutdown: Callable[[], None] | None = None) -> None:
         """End ``main``: by calling ``shutdown`` in the trio thread, or by

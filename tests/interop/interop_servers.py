@@ -1,6 +1,7 @@
 """The servers of the interop suite, each speaking the test protocol of
-interop_common.py: websockets' and aiohttp's (the peers of sansws clients)
-and one per sansws driver (the peers of third-party clients).
+interop_common.py: websockets' (asyncio and trio) and aiohttp's (the peers
+of sansws clients) and one per sansws driver (the peers of third-party
+clients).
 
 Each runs in a background thread, with its own event loop where it needs
 one, and listens on two loopback ports: plain and TLS (the certificate comes
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import ssl
 import threading
@@ -31,6 +33,7 @@ from interop_common import (
     Record,
     Recorder,
     TrioThread,
+    answer_commands,
     describe,
     parse_command,
 )
@@ -40,12 +43,14 @@ from sansws.drivers import trio as sansws_trio
 from websockets.asyncio.server import ServerConnection as WebsocketsConnection
 from websockets.asyncio.server import serve as websockets_serve
 from websockets.exceptions import ConnectionClosed as WebsocketsClosed
+from websockets.trio.server import ServerConnection as WebsocketsTrioConnection
+from websockets.trio.server import serve as websockets_trio_serve
 from websockets.typing import Subprotocol
 
 from sansws.errors import ConnectionClosed
 
 #: Servers able to send a fragmented message (aiohttp's API has no way to).
-FRAGMENTING_SERVERS = frozenset({"websockets", "sync", "asyncio", "trio"})
+FRAGMENTING_SERVERS = frozenset({"websockets", "websockets-trio", "sync", "asyncio", "trio"})
 
 
 @dataclass
@@ -85,23 +90,43 @@ def _listener() -> socket.socket:
 
 
 async def _websockets_handler(ws: WebsocketsConnection, recorder: Recorder) -> None:
-    path = ws.request.path if ws.request is not None else ""
-    header = ws.request.headers.get("X-Interop") if ws.request is not None else None
+    assert ws.request is not None
+    path = ws.request.path
+
+    async def ping(data: bytes) -> None:
+        await asyncio.wait_for(await ws.ping(data), WAIT)
+
     try:
-        async for message in ws:
-            words = parse_command(message)
-            if words is None:
-                await ws.send(message)
-            elif words[0] == "describe":
-                await ws.send(describe(path, ws.subprotocol, header))
-            elif words[0] == "fragments":
-                await ws.send(FRAGMENTS[words[1]])
-            elif words[0] == "ping":
-                pong = await ws.ping(bytes.fromhex(words[1]))
-                await asyncio.wait_for(pong, WAIT)
-                await ws.send(f"pong {words[1]}")
-            elif words[0] == "close":
-                await ws.close(words[1], words[2])
+        await answer_commands(
+            ws,
+            send=ws.send,
+            ping=ping,
+            close=ws.close,
+            described=describe(path, ws.subprotocol, ws.request.headers.get("X-Interop")),
+        )
+    except WebsocketsClosed:
+        pass
+    finally:
+        recorder.add(Record(path, ws.subprotocol, ws.close_code, ws.close_reason))
+
+
+async def _websockets_trio_handler(ws: WebsocketsTrioConnection, recorder: Recorder) -> None:
+    assert ws.request is not None
+    path = ws.request.path
+
+    async def ping(data: bytes) -> None:
+        pong = await ws.ping(data)
+        with trio.fail_after(WAIT):
+            await pong.wait()
+
+    try:
+        await answer_commands(
+            ws,
+            send=ws.send,
+            ping=ping,
+            close=ws.aclose,
+            described=describe(path, ws.subprotocol, ws.request.headers.get("X-Interop")),
+        )
     except WebsocketsClosed:
         pass
     finally:
@@ -149,6 +174,35 @@ def _start_websockets(tls: ssl.SSLContext) -> RunningServer:
 
     plain, secure = (server.sockets[0].getsockname()[1] for server in servers)
     return RunningServer("websockets", plain, secure, recorder, stop)
+
+
+def _start_websockets_trio(tls: ssl.SSLContext) -> RunningServer:
+    recorder = Recorder()
+
+    async def handler(ws: WebsocketsTrioConnection) -> None:
+        await _websockets_trio_handler(ws, recorder)
+
+    async def main(started: Callable[[Any], None]) -> None:
+        async with trio.open_nursery() as nursery:
+            servers = [
+                await nursery.start(
+                    functools.partial(
+                        websockets_trio_serve,
+                        handler,
+                        0,
+                        host="127.0.0.1",
+                        ssl=context,
+                        select_subprotocol=_websockets_subprotocol,
+                        max_size=MAX_SIZE,
+                    )
+                )
+                for context in (None, tls)
+            ]
+            started([server.listeners[0].socket.getsockname()[1] for server in servers])
+
+    thread = TrioThread(main, "interop-websockets-trio-server")
+    plain, secure = thread.start()
+    return RunningServer("websockets-trio", plain, secure, recorder, thread.stop)
 
 
 # ---------------------------------------------------------------- aiohttp
@@ -287,22 +341,22 @@ def _start_sync(tls: ssl.SSLContext) -> RunningServer:
 
 
 async def _asyncio_handler(ws: sansws_asyncio.Connection, recorder: Recorder) -> None:
+    assert ws.request is not None
+
+    async def ping(data: bytes) -> None:
+        await asyncio.wait_for(ws.ping(data), WAIT)
+
     error = None
     try:
-        async for message in ws:
-            words = parse_command(message)
-            if words is None:
-                await ws.send(message)
-            elif words[0] == "describe":
-                header = ws.request.headers.get("X-Interop")
-                await ws.send(describe(ws.request.path, ws.subprotocol, header))
-            elif words[0] == "fragments":
-                await ws.send(FRAGMENTS[words[1]])
-            elif words[0] == "ping":
-                await asyncio.wait_for(ws.ping(bytes.fromhex(words[1])), WAIT)
-                await ws.send(f"pong {words[1]}")
-            elif words[0] == "close":
-                await ws.close(words[1], words[2])
+        await answer_commands(
+            ws,
+            send=ws.send,
+            ping=ping,
+            close=ws.close,
+            described=describe(
+                ws.request.path, ws.subprotocol, ws.request.headers.get("X-Interop")
+            ),
+        )
     except ConnectionClosed as exc:
         error = exc
     recorder.add(_sansws_record(ws, error))
@@ -340,24 +394,24 @@ def _start_asyncio(tls: ssl.SSLContext) -> RunningServer:
 
 
 async def _trio_handler(ws: sansws_trio.Connection, recorder: Recorder) -> None:
+    assert ws.request is not None
+
+    async def ping(data: bytes) -> None:
+        waiter = await ws.ping(data)
+        with trio.fail_after(WAIT):
+            await waiter.wait()
+
     error = None
     try:
-        async for message in ws:
-            words = parse_command(message)
-            if words is None:
-                await ws.send(message)
-            elif words[0] == "describe":
-                header = ws.request.headers.get("X-Interop")
-                await ws.send(describe(ws.request.path, ws.subprotocol, header))
-            elif words[0] == "fragments":
-                await ws.send(FRAGMENTS[words[1]])
-            elif words[0] == "ping":
-                waiter = await ws.ping(bytes.fromhex(words[1]))
-                with trio.fail_after(WAIT):
-                    await waiter.wait()
-                await ws.send(f"pong {words[1]}")
-            elif words[0] == "close":
-                await ws.close(words[1], words[2])
+        await answer_commands(
+            ws,
+            send=ws.send,
+            ping=ping,
+            close=ws.close,
+            described=describe(
+                ws.request.path, ws.subprotocol, ws.request.headers.get("X-Interop")
+            ),
+        )
     except ConnectionClosed as exc:
         error = exc
     recorder.add(_sansws_record(ws, error))
@@ -391,6 +445,7 @@ def _start_trio(tls: ssl.SSLContext) -> RunningServer:
 
 _STARTERS: dict[str, Callable[[ssl.SSLContext], RunningServer]] = {
     "websockets": _start_websockets,
+    "websockets-trio": _start_websockets_trio,
     "aiohttp": _start_aiohttp,
     "sync": _start_sync,
     "asyncio": _start_asyncio,

@@ -1,5 +1,5 @@
 """Each sansws client (sync, asyncio, trio) against third-party servers:
-websockets' asyncio server and aiohttp's ``web.WebSocketResponse``.
+websockets' asyncio and trio servers and aiohttp's ``web.WebSocketResponse``.
 
 Every test runs once per driver and server; the servers speak the test
 protocol of interop_common.py, shared by the module.
@@ -28,7 +28,7 @@ from sansws.errors import ConnectionClosedError, ConnectionClosedOK
 
 pytestmark = pytest.mark.anyio
 
-SERVERS = ("websockets", "aiohttp")
+SERVERS = ("websockets", "websockets-trio", "aiohttp")
 
 #: Sizes around each frame length encoding (7-bit, 16-bit, 64-bit), up to
 #: 1 MiB; in bytes on the wire, for text as for binary.
@@ -114,6 +114,10 @@ async def test_the_close_code_and_reason_sansws_sends_reach_the_server(
 ) -> None:
     path = unique_path()
     async with driver.connect(server.url(path)) as ws:
+        # The server's handler is running: websockets' trio server (17.4)
+        # never ends a handler that first reads after the Close arrived.
+        await ws.send("ready")
+        assert await ws.recv(WAIT) == "ready"
         await ws.close(code, reason)
     record = server.recorder.wait(path)
     assert (record.close_code, record.close_reason) == (code, reason)

@@ -1,6 +1,6 @@
 """Third-party clients against each sansws server (sync, asyncio, trio):
-websockets' asyncio and sync clients, aiohttp's ``ClientSession.ws_connect``
-and websocket-client's ``create_connection``.
+websockets' asyncio, sync and trio clients, aiohttp's
+``ClientSession.ws_connect`` and websocket-client's ``create_connection``.
 
 Every test runs once per client and server; the servers speak the test
 protocol of interop_common.py, shared by the module, and the clients are
