@@ -9,12 +9,13 @@ from collections.abc import Iterable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from inmemory import URL, describe, feed, open_receiver, outcome, parse_all
+from inmemory import URL, describe, feed, join, open_receiver, outcome, parse_all
 
 from sansws import ClientConnection, Connection, ServerConnection
 from sansws.events import Accepted, Closed, Event, Message, MessageChunk, Request
 from sansws.frames import Frame
 from sansws.testing import (
+    FrameStream,
     chunkings,
     frame_streams,
     handshake_requests,
@@ -25,11 +26,11 @@ from sansws.testing import (
 ROLES = pytest.mark.parametrize("masked", [True, False], ids=["server", "client"])
 
 
-def any_stream(masked: bool) -> st.SearchStrategy:  # type: ignore[type-arg]
+def any_stream(masked: bool) -> st.SearchStrategy[FrameStream]:
     return frame_streams(masked=masked) | malformed_streams(masked=masked)
 
 
-def result(connection: Connection, events: Iterable[Event]) -> object:
+def result(connection: Connection, events: Iterable[object]) -> object:
     output: list[Frame] = [frame for frame, _ in parse_all(connection.data_to_send())]
     return [describe(event) for event in events], output, outcome(connection)
 
@@ -132,7 +133,7 @@ def test_any_chunking_of_a_response_and_frames_gives_the_client_the_same_result(
         else:
             pieces = split_like(wire, chunks)
         events = [without_accept_hash(event) for event in feed(client, pieces)]
-        results.append(result(client, events))  # type: ignore[arg-type]
+        results.append(result(client, events))
     assert results[0] == results[1]
 
 
@@ -145,8 +146,7 @@ def join_chunks(events: list[Event]) -> list[Event]:
         if isinstance(event, MessageChunk):
             parts.append(event.data)
             if event.final:
-                empty = "" if isinstance(event.data, str) else b""
-                joined.append(Message(empty.join(parts)))  # type: ignore[arg-type]
+                joined.append(Message(join(parts)))
                 parts = []
         else:
             joined.append(event)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from inmemory import join
 from wsproto import ConnectionType, WSConnection
 from wsproto import events as wsproto_events
 from wsproto.connection import ConnectionState
@@ -50,10 +51,10 @@ def opened_wsproto(masked: bool) -> WSConnection:
         return server
     client = WSConnection(ConnectionType.CLIENT)
     peer = ServerConnection()
-    [request] = peer.receive_data(
+    [handshake] = peer.receive_data(
         client.send(wsproto_events.Request(host="example.com", target="/chat"))
     )
-    assert isinstance(request, Request)
+    assert isinstance(handshake, Request)
     peer.accept()
     client.receive_data(peer.data_to_send())
     [accepted] = client.events()
@@ -69,10 +70,9 @@ def wsproto_verdict(masked: bool, data: bytes) -> Verdict:
     for event in connection.events():
         if isinstance(event, wsproto_events.TextMessage | wsproto_events.BytesMessage):
             # wsproto hands over each frame's payload; assemble messages.
-            parts.append(event.data)
+            parts.append(event.data if isinstance(event.data, str) else bytes(event.data))
             if event.message_finished:
-                text = isinstance(event.data, str)
-                events.append(Message("".join(parts) if text else b"".join(parts)))  # type: ignore[arg-type]
+                events.append(Message(join(parts)))
                 parts = []
         elif isinstance(event, wsproto_events.Ping):
             events.append(Ping(bytes(event.payload)))

@@ -75,17 +75,15 @@ def test_an_invalid_request_is_refused_with_its_labelled_status(
 ) -> None:
     request = data.draw(invalid_handshake_requests(defects=[defect]))
     server = ServerConnection()
-    events = server.receive_data(request.data)
-    if events and isinstance(events[0], Request):
+    [event] = server.receive_data(request.data)
+    if isinstance(event, Request):
         # Parsed as HTTP: the application hears of it, accept() refuses it.
-        [event] = events
         assert isinstance(event.error, HandshakeError), request.problem
         assert server.accept() == []
     else:
         # Not HTTP: the core answers on its own.
-        [closed] = events
-        assert isinstance(closed, Closed)
-        assert isinstance(closed.error, HandshakeError)
+        assert isinstance(event, Closed)
+        assert isinstance(event.error, HandshakeError)
     status, headers, body = parse_response(server.data_to_send())
     assert status == request.status, request.problem
     if status == 426:
