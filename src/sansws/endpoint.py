@@ -91,8 +91,9 @@ class Endpoint:
             raise ValueError(f"max_queue must be >= 1 or None, not {max_queue!r}")
         self.connection = connection
         # The application answers messages after taking them from the queue:
-        # a protocol violation right after them must wait for those answers.
-        connection.defer_violations = True
+        # a Close or a protocol violation right after them waits for those
+        # answers.
+        connection.hold_after_messages = True
         self.max_queue = max_queue
         self._resume_at = 0 if max_queue is None else max_queue // 4
         self._messages: deque[str | bytes] = deque()

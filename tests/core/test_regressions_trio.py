@@ -124,14 +124,14 @@ def test_held_input_is_processed_when_more_bytes_arrive_or_at_end_of_stream() ->
 
 def test_held_input_is_processed_when_a_timer_is_due() -> None:
     # An application that never asks for the next message still sees the
-    # connection fail, at the latest at its next timer (here keepalive).
+    # connection fail, at the latest one second after the bad frame arrived.
     endpoint = _open_server(max_queue=16)
     endpoint.connection.handle_timeout(0.0)  # arms keepalive at 20 s
     endpoint.receive_data(_client_frame(0x1, b"a") + RSV2_TEXT, 1.0)
     assert endpoint.connection.holding
-    endpoint.handle_timeout(5.0)
+    endpoint.handle_timeout(1.999)
     assert endpoint.connection.holding
-    endpoint.handle_timeout(20.0)
+    endpoint.handle_timeout(2.0)
     assert endpoint.closed
     assert endpoint.connection.close_code == 1002
     assert endpoint.connection.release_held_input() == []
