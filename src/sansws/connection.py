@@ -929,8 +929,9 @@ class Connection:
 
     def _receive_control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
         if opcode == _PING:
-            if self._state is OPEN:
-                self._write_frame(True, 0, _PONG, payload)
+            # RFC 6455 section 5.5.2: answer "unless it already received a
+            # Close frame", which ends all processing: so also while CLOSING.
+            self._write_frame(True, 0, _PONG, payload)
             events.append(Ping(payload))
         elif opcode == _PONG:
             if payload == self._keepalive_payload and self._keepalive_payload is not None:

@@ -611,7 +611,9 @@ class ServerHandshake:
         items.append(("Connection", "close"))
         try:
             parts = [self._h11.send(h11.Response(status_code=status, headers=_h11_headers(items)))]
-            if body:
+            # A response to HEAD carries no body, only its Content-Length
+            # (RFC 9110 section 9.3.2); h11 refuses to send one.
+            if body and (self._request is None or self._request.method != b"HEAD"):
                 parts.append(self._h11.send(h11.Data(data=body)))
             parts.append(self._h11.send(h11.EndOfMessage()))
         except h11.LocalProtocolError as exc:

@@ -10,6 +10,7 @@ from core_harness import (
     close_frames,
     new_client,
     open_pair,
+    parse_all,
     peer_frame,
     request_bytes,
     transfer,
@@ -150,11 +151,14 @@ def test_messages_still_arrive_while_closing(conn: Conn) -> None:
     assert conn.data_to_send() == b""  # the Close was already sent
 
 
-def test_ping_while_closing_is_reported_but_not_answered(conn: Conn) -> None:
+def test_ping_while_closing_is_reported_and_answered(conn: Conn) -> None:
+    # RFC 6455 section 5.5.2: a Pong answers a Ping "unless it already
+    # received a Close frame"; having sent one does not count.
     conn.close()
     conn.data_to_send()
     assert conn.receive_data(peer_frame(conn, Opcode.PING, b"?")) == [Ping(b"?")]
-    assert conn.data_to_send() == b""
+    [(pong, _)] = parse_all(conn.data_to_send())
+    assert (pong.opcode, pong.payload) == (Opcode.PONG, b"?")
 
 
 def test_nothing_is_processed_after_the_close_frame(conn: Conn) -> None:

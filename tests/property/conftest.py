@@ -14,6 +14,6 @@ import os
 from hypothesis import settings
 
 # Deadlines measure the machine, not the code: CI runs other jobs alongside.
-settings.register_profile("ci", max_examples=40, deadline=None, print_blob=True)
+settings.register_profile("ci", max_examples=30, deadline=None, print_blob=True)
 settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

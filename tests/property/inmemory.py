@@ -37,7 +37,14 @@ def feed(connection: Connection, chunks: Iterable[bytes]) -> list[Event]:
     return [event for chunk in chunks for event in connection.receive_data(chunk)]
 
 
-def describe(event: Event) -> object:
+def join(parts: list[str | bytes]) -> str | bytes:
+    """The message whose fragments or chunks are ``parts``."""
+    if all(isinstance(part, str) for part in parts):
+        return "".join(part for part in parts if isinstance(part, str))
+    return b"".join(part for part in parts if isinstance(part, bytes))
+
+
+def describe(event: object) -> object:
     """An event as a comparable value: exceptions compare by identity, so
     errors are described by their type and message."""
     if isinstance(event, Closed):

@@ -157,6 +157,30 @@ def test_a_malformed_stream_fails_with_its_close_code(
     assert connection.should_close_transport
 
 
+@ROLES
+@given(data=st.data())
+def test_after_sending_a_close_a_connection_still_receives_and_answers_pings(
+    masked: bool, data: st.DataObject
+) -> None:
+    # RFC 6455 section 5.5.2: a Ping is answered "unless it already received
+    # a Close frame"; having sent one does not count. Messages still arrive
+    # while CLOSING: the peer may have sent them before it saw the Close, or
+    # finish its current message first (section 5.5.1).
+    stream = data.draw(frame_streams(masked=masked))
+    connection = open_receiver(masked)
+    connection.close(1001, "bye")
+    events = connection.receive_data(stream.data)
+    expected: list[Event] = list(stream.events)
+    if stream.close is not None:
+        expected.append(Closed(*stream.close, clean=True))
+    assert [describe(e) for e in events] == [describe(e) for e in expected]
+    close, *replies = (frame for frame, _ in parse_all(connection.data_to_send()))
+    assert parse_close_payload(close.payload) == (1001, "bye")
+    # No second Close: the one sent already answers the peer's.
+    assert replies == answers(stream.events)
+    assert connection.state is (State.CLOSING if stream.close is None else State.CLOSED)
+
+
 @given(close_payloads())
 def test_a_valid_close_payload_parses_into_what_it_was_built_from(payload: bytes) -> None:
     code, reason = parse_close_payload(payload)

@@ -17,6 +17,7 @@ from sansws.testing import (
     chunkings,
     frame_streams,
     frames,
+    invalid_handshake_requests,
     malformed_streams,
     messages,
 )
@@ -99,6 +100,8 @@ def test_strategies_refuse_arguments_that_select_nothing() -> None:
         malformed_streams(violations=["no-such-violation"])
     with pytest.raises(ValueError, match="opcodes"):
         frames(opcodes=())
+    with pytest.raises(ValueError, match="defects"):
+        invalid_handshake_requests(defects=[])
 
 
 def test_the_example_in_the_testing_guide_runs() -> None:

@@ -33,9 +33,15 @@ from ._frames import (
     masking_keys,
     messages,
 )
-from ._handshake import HandshakeRequest, handshake_requests, invalid_handshake_requests
+from ._handshake import (
+    HANDSHAKE_DEFECTS,
+    HandshakeRequest,
+    handshake_requests,
+    invalid_handshake_requests,
+)
 
 __all__ = [
+    "HANDSHAKE_DEFECTS",
     "VIOLATIONS",
     "FrameStream",
     "HandshakeRequest",

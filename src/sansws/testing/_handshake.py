@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-__all__ = ["HandshakeRequest", "handshake_requests", "invalid_handshake_requests"]
+__all__ = [
+    "HANDSHAKE_DEFECTS",
+    "HandshakeRequest",
+    "handshake_requests",
+    "invalid_handshake_requests",
+]
 
 _TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@%"
@@ -33,6 +38,8 @@ class HandshakeRequest:
             "an appropriate HTTP error code"; these are the ones it suggests
             and the ones sansws uses.
         problem: What is wrong with the request, or ``None`` if it is valid.
+        defect: The name of the defect (one of :data:`HANDSHAKE_DEFECTS`),
+            or ``None`` if the request is valid.
         path: The request target.
         headers: The headers as a server should report them: in order,
             names as sent, values without surrounding whitespace. Empty for
@@ -43,6 +50,7 @@ class HandshakeRequest:
     data: bytes
     status: int = 101
     problem: str | None = None
+    defect: str | None = None
     path: str = "/"
     headers: tuple[tuple[str, str], ...] = ()
     subprotocols: tuple[str, ...] = ()
@@ -212,55 +220,78 @@ _WRONG_KEY_LENGTH = st.one_of(
     st.binary(max_size=15).map(_key), st.binary(min_size=17, max_size=32).map(_key)
 )
 
-_DEFECTS: tuple[_Defect, ...] = (
-    _missing("Sec-WebSocket-Key", 400),
-    _invalid_value("Sec-WebSocket-Key", 400, _NOT_BASE64 | _WRONG_KEY_LENGTH),
-    _two_keys,
-    _missing("Sec-WebSocket-Version", 426),
-    _invalid_value(
+_DEFECTS: dict[str, _Defect] = {
+    "missing-key": _missing("Sec-WebSocket-Key", 400),
+    "bad-key": _invalid_value("Sec-WebSocket-Key", 400, _NOT_BASE64 | _WRONG_KEY_LENGTH),
+    "two-keys": _two_keys,
+    "missing-version": _missing("Sec-WebSocket-Version", 426),
+    "bad-version": _invalid_value(
         "Sec-WebSocket-Version",
         426,
         st.sampled_from(("8", "7", "12", "14", "0", "13, 8", "thirteen")),
     ),
-    _missing("Upgrade", 400),
-    _invalid_value("Upgrade", 400, st.sampled_from(("h2c", "websockets", "web socket", "tls"))),
-    _missing("Connection", 400),
-    _invalid_value("Connection", 400, st.sampled_from(("keep-alive", "close", "Upgraded"))),
-    _missing("Host", 400),
-    _bad_method,
-    _http_10,
-)
+    "missing-upgrade": _missing("Upgrade", 400),
+    "bad-upgrade": _invalid_value(
+        "Upgrade", 400, st.sampled_from(("h2c", "websockets", "web socket", "tls"))
+    ),
+    "missing-connection": _missing("Connection", 400),
+    "bad-connection": _invalid_value(
+        "Connection", 400, st.sampled_from(("keep-alive", "close", "Upgraded"))
+    ),
+    "missing-host": _missing("Host", 400),
+    "bad-method": _bad_method,
+    "http-1.0": _http_10,
+}
+
+HANDSHAKE_DEFECTS: tuple[str, ...] = (*_DEFECTS, "not-http")
+"""The names of the defects :func:`invalid_handshake_requests` draws from."""
 
 
 @st.composite
-def _invalid_request(draw: st.DrawFn) -> HandshakeRequest:
-    if draw(st.integers(0, len(_DEFECTS))) == 0:
-        # Not HTTP at all: a first line with no space cannot be a request
-        # line (a TLS ClientHello sent to a plain-text port looks like this).
+def _invalid_request(draw: st.DrawFn, defects: tuple[str, ...]) -> HandshakeRequest:
+    defect = draw(st.sampled_from(defects))
+    if defect == "not-http":
+        # A first line with no space cannot be a request line (a TLS
+        # ClientHello sent to a plain-text port looks like this).
         line = draw(st.binary(min_size=1, max_size=64).filter(lambda b: not b[:1].isspace()))
         line = line.replace(b" ", b"").replace(b"\r", b"").replace(b"\n", b"") or b"\x16"
-        return HandshakeRequest(data=line + b"\r\n\r\n", status=400, problem="not HTTP")
+        return HandshakeRequest(
+            data=line + b"\r\n\r\n", status=400, problem="not HTTP", defect=defect
+        )
     parts = draw(_valid_parts())
-    status, problem = draw(st.sampled_from(_DEFECTS))(draw, parts)
+    status, problem = _DEFECTS[defect](draw, parts)
     return HandshakeRequest(
         data=_serialize(draw, parts),
         status=status,
         problem=problem,
+        defect=defect,
         path=parts.path,
         headers=tuple(parts.headers),
         subprotocols=parts.subprotocols,
     )
 
 
-def invalid_handshake_requests() -> st.SearchStrategy[HandshakeRequest]:
+def invalid_handshake_requests(
+    *, defects: Iterable[str] | None = None
+) -> st.SearchStrategy[HandshakeRequest]:
     """Upgrade requests a server must refuse, each labelled with the status
-    to answer (:attr:`HandshakeRequest.status`) and its ``problem``.
+    to answer (:attr:`HandshakeRequest.status`), its ``defect`` and a
+    description of the ``problem``.
 
     Each is a valid request (as from :func:`handshake_requests`) with one
-    defect: a missing, malformed (not base64, not 16 bytes) or repeated
-    ``Sec-WebSocket-Key``; a missing or other ``Sec-WebSocket-Version``
-    (426); a missing or wrong ``Upgrade`` or ``Connection``; no ``Host``; a
-    method other than GET (405); HTTP/1.0. Some are not HTTP at all.
+    defect, by its name in :data:`HANDSHAKE_DEFECTS`:
+
+    * ``missing-key``, ``bad-key`` (not base64, or not 16 bytes once
+      decoded), ``two-keys``: ``Sec-WebSocket-Key`` (400);
+    * ``missing-version``, ``bad-version``: ``Sec-WebSocket-Version`` (426);
+    * ``missing-upgrade``, ``bad-upgrade``, ``missing-connection``,
+      ``bad-connection``: the ``Upgrade`` and ``Connection`` tokens (400);
+    * ``missing-host``, ``http-1.0``: HTTP/1.1 requirements (400);
+    * ``bad-method``: POST, PUT, DELETE, HEAD, OPTIONS or PATCH (405);
+    * ``not-http``: bytes that are no HTTP request at all (400).
+
+    Args:
+        defects: The names of the defects to draw from (default: all).
 
     Example::
 
@@ -272,4 +303,8 @@ def invalid_handshake_requests() -> st.SearchStrategy[HandshakeRequest]:
                     server.accept()  # answers with the error response
             assert server.data_to_send().startswith(b"HTTP/1.1 %d " % request.status)
     """
-    return _invalid_request()
+    names = HANDSHAKE_DEFECTS if defects is None else tuple(defects)
+    unknown = set(names) - set(HANDSHAKE_DEFECTS)
+    if unknown or not names:
+        raise ValueError(f"defects must be names from HANDSHAKE_DEFECTS, not {sorted(unknown)}")
+    return _invalid_request(names)
