@@ -1052,17 +1052,16 @@ class ServerConnection(Connection):
         )
         #: The client's request, once it arrived.
         self.request: Request | None = None
-        self._early_data = b""
+        # A bytearray: a peer trickling bytes must not make each one cost a
+        # copy of everything before it.
+        self._early_data = bytearray()
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
         events: list[Event] = []
         if self.request is not None:
             # Frames sent before the response: kept for after accept().
             self._early_data += data
-            if len(self._early_data) > _MAX_EARLY_DATA:
-                error = InvalidMessage("too much data before the handshake was answered")
-                self._out.append(self._handshake.error_response(error))
-                self._end(1006, "", error, events)
+            self._check_early_data(events)
             return events
         result = self._handshake.receive_data(data)
         if result is None:
@@ -1074,9 +1073,17 @@ class ServerConnection(Connection):
             return events
         self.request = result.request
         self.request_headers = result.request.headers
-        self._early_data = result.trailing
-        events.append(result.request)
+        self._early_data += result.trailing
+        self._check_early_data(events)
+        if self._state is CONNECTING:
+            events.append(result.request)
         return events
+
+    def _check_early_data(self, events: list[Event]) -> None:
+        if len(self._early_data) > _MAX_EARLY_DATA:
+            error = InvalidMessage("too much data before the handshake was answered")
+            self._out.append(self._handshake.error_response(error))
+            self._end(1006, "", error, events)
 
     def _receive_handshake_eof(self, events: list[Event]) -> None:
         error = None
@@ -1132,7 +1139,8 @@ class ServerConnection(Connection):
         self.response_headers = headers
         self._opened(subprotocol, extension)
         events: list[Event] = []
-        early, self._early_data = self._early_data, b""
+        early = bytes(self._early_data)
+        self._early_data = bytearray()
         if early:
             self._receive_frames(early, events)
         return events

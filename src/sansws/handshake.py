@@ -334,12 +334,13 @@ class ClientHandshake:
         self, headers: Headers
     ) -> tuple[Extension | None, tuple[ExtensionOffer, ...]]:
         raw = headers.get_all("Sec-WebSocket-Extensions")
-        if not raw:
-            return None, ()
         try:
             answered = parse_extension_list(raw)
         except ValueError as exc:
             raise NegotiationError("Sec-WebSocket-Extensions", ", ".join(raw), str(exc)) from None
+        if not answered:
+            # No header, or only empty list elements (RFC 9110 section 5.6.1).
+            return None, ()
         factories = {factory.name: factory for factory in self.extensions}
         if len(answered) > 1:
             raise NegotiationError(
