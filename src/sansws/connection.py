@@ -52,7 +52,6 @@ complete.
 
 from __future__ import annotations
 
-import codecs
 import enum
 import math
 import secrets
@@ -98,10 +97,11 @@ from .frames import (
     MAX_CONTROL_PAYLOAD,
     MaskKeySource,
     apply_mask,
+    build_frame,
+    decode_text,
     is_valid_close_code,
     parse_close_payload,
     serialize_close_payload,
-    serialize_header,
 )
 from .handshake import (
     DEFAULT_MAX_BODY_SIZE,
@@ -111,6 +111,7 @@ from .handshake import (
     ClientResult,
     HandshakeLimits,
     ServerHandshake,
+    extension_offers,
 )
 from .headers import ExtensionOffer, Headers, HeadersLike
 from .uri import WebSocketURI, parse_uri
@@ -119,10 +120,16 @@ __all__ = ["ClientConnection", "Connection", "ServerConnection", "State"]
 
 DEFAULT_USER_AGENT: Final = f"sansws/{__version__}"
 
-_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+# Payloads at least this long are unmasked from a memoryview of the received
+# bytes instead of a copy of them; below it, a copy is cheaper than the view.
+_VIEW_MIN = 2048
 
 _CONTINUATION, _TEXT, _BINARY = 0x0, 0x1, 0x2
 _CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
+
+# RFC 6455 section 5.2: "the minimal number of bytes MUST be used to encode
+# the length".
+_NOT_SHORTEST = "frame length not in its shortest encoding"
 
 # Bytes a server buffers between the request and accept(): a client may send
 # frames without waiting for the response, but not without bound.
@@ -225,6 +232,13 @@ class Connection:
         self.subprotocol: str | None = None
         #: The extensions in use, as negotiated, once the handshake has completed.
         self.extensions: tuple[ExtensionOffer, ...] = ()
+        #: The opening handshake's request: the one a client sent (from
+        #: construction on) or a server received (once it arrived).
+        self.request: Request | None = None
+        #: The opening handshake's response: :class:`~sansws.events.Accepted`
+        #: once the connection opened, :class:`~sansws.events.Rejected` if a
+        #: client's handshake was refused.
+        self.response: Accepted | Rejected | None = None
         #: The opening handshake's request headers (sent by a client, received
         #: by a server).
         self.request_headers: Headers | None = None
@@ -255,7 +269,22 @@ class Connection:
         self._msg_rsv = 0
         self._msg_size = 0
         self._msg_parts: list[Any] = []
-        self._msg_decoder: codecs.IncrementalDecoder | None = None
+        # The start of a UTF-8 character cut at the end of the last piece
+        # of a text message.
+        self._msg_tail = b""
+
+        #: Opt-in for a layer that queues messages for an application (the
+        #: :class:`~sansws.endpoint.Endpoint` sets it): hold a frame that
+        #: breaks the protocol while messages before it may still be
+        #: answered, so that the answers precede the Close frame. See
+        #: :meth:`release_held_input`. Off by default: the violation then
+        #: fails the connection in the ``receive_data`` call that delivers it.
+        self.defer_violations = False
+        #: With :attr:`defer_violations`: set by that layer while the
+        #: application holds messages it has not answered yet.
+        self.messages_unanswered = False
+        self._held = False
+        self._releasing = False
 
         # Outgoing fragmented message: opcode 0 means none.
         self._send_opcode = 0
@@ -292,6 +321,8 @@ class Connection:
         :class:`~sansws.errors.ConnectionClosedError`.
 
         Before ``CLOSED`` (while ``CLOSING``), describes the close sent so far.
+        Its ``__cause__`` is :attr:`close_error`: why sansws ended the
+        connection, if it did.
         """
         code = self.close_code
         reason = self.close_reason or ""
@@ -301,7 +332,9 @@ class Connection:
                 code, reason = self._close_sent[0], self._close_sent[1]
         clean = self._close_sent is not None and self._close_received is not None
         cls = ConnectionClosedOK if clean and code in OK_CLOSE_CODES else ConnectionClosedError
-        return cls(code, reason, clean)
+        error = cls(code, reason, clean)
+        error.__cause__ = self.close_error
+        return error
 
     # ------------------------------------------------------------------ output
 
@@ -332,6 +365,8 @@ class Connection:
         """
         timers = self._timers
         events: list[Event] = []
+        if self._held and any(_PENDING < deadline <= now for deadline in timers.values()):
+            events = self.release_held_input()
         for name, deadline in list(timers.items()):
             if deadline == _PENDING:
                 timers[name] = now + self._timer_delay(name)
@@ -393,7 +428,9 @@ class Connection:
             InvalidState: The connection is not ``OPEN``.
             LocalProtocolError: A fragmented binary message is in progress.
         """
-        self._send_data(_TEXT, data.encode(), final)
+        # Encoded to UTF-8 only where needed: build_frame copies ASCII text
+        # straight from the string.
+        self._send_data(_TEXT, data, final)
 
     def send_binary(self, data: bytes | bytearray | memoryview, *, final: bool = True) -> None:
         """Queue a binary message, or a fragment of one (see :meth:`send_text`).
@@ -404,7 +441,7 @@ class Connection:
         """
         self._send_data(_BINARY, bytes(data) if not isinstance(data, bytes) else data, final)
 
-    def _send_data(self, opcode: int, payload: bytes, final: bool) -> None:
+    def _send_data(self, opcode: int, payload: bytes | str, final: bool) -> None:
         if self._state is not OPEN:
             raise InvalidState(
                 f"cannot send a message: connection is {self._state.name}", self._state
@@ -415,11 +452,15 @@ class Connection:
             raise LocalProtocolError(f"a fragmented {kind} message is in progress")
         rsv = 0
         if self._extension is not None:
+            if isinstance(payload, str):
+                payload = payload.encode()
             rsv, payload = self._extension.encode(payload, first, final)
             if not first:
                 rsv = 0
-        self._send_opcode = 0 if final else opcode
+        # Written first: text that cannot be encoded raises before the state
+        # changes.
         self._write_frame(final, rsv, opcode if first else _CONTINUATION, payload)
+        self._send_opcode = 0 if final else opcode
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a Ping carrying ``data`` (at most 125 bytes).
@@ -478,6 +519,31 @@ class Connection:
         if self.close_timeout is not None:
             self._timers[_CLOSE_TIMER] = _PENDING
 
+    def fail(self, code: int = 1011, reason: str = "") -> None:
+        """Fail the connection from this side (RFC 6455 section 7.1.7): send
+        a Close frame with ``code`` and ``reason`` unless one was sent, and
+        end at once without waiting for the peer's. The driver closes the
+        transport. For when the application cannot go on, e.g. a message
+        half sent in fragments whose source failed. Does nothing once
+        ``CLOSED``.
+
+        Raises:
+            LocalProtocolError: Invalid code or reason (see :meth:`close`).
+        """
+        payload = self._close_payload(code, reason)
+        if self._state is CONNECTING:
+            self._abort_handshake()
+            return
+        if self._state is CLOSED:
+            return
+        if self._close_sent is None:
+            self._write_frame(True, 0, _CLOSE, payload)
+            self._close_sent = (code, reason)
+        self._state = CLOSED
+        self.close_code, self.close_reason = code, reason
+        self._timers.clear()
+        self._close_transport = True
+
     @staticmethod
     def _close_payload(code: int | None, reason: str) -> bytes:
         if code is None:
@@ -497,17 +563,11 @@ class Connection:
         self._timers.clear()
         self._close_transport = True
 
-    def _write_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes) -> None:
-        out = self._out
-        if self._mask_keys is not None:
-            mask = self._mask_keys.next_key()
-            out.append(serialize_header(fin, rsv, opcode, len(payload), mask))
-            if payload:
-                out.append(apply_mask(payload, mask))
-        else:
-            out.append(serialize_header(fin, rsv, opcode, len(payload), None))
-            if payload:
-                out.append(payload)
+    def _write_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes | str) -> None:
+        # One bytes object per frame: data_to_send() then hands a lone frame
+        # over without joining (copying) it again.
+        mask = self._mask_keys.next_key() if self._mask_keys is not None else None
+        self._out.append(build_frame((0x80 if fin else 0) | rsv | opcode, payload, mask))
 
     # ------------------------------------------------------------------ receiving
 
@@ -520,6 +580,10 @@ class Connection:
         the right Close frame and ends the list with a
         :class:`~sansws.events.Closed` event whose ``error`` says why.
         """
+        if self._held:
+            released = self.release_held_input()
+            released.extend(self.receive_data(data))
+            return released
         state = self._state
         if not data:
             return self._receive_eof()
@@ -539,6 +603,7 @@ class Connection:
         events: list[Event] = []
         if self._state is CLOSED:
             self._close_transport = True
+            self._timers.clear()  # the close timer waited for this EOF
         elif self._state is CONNECTING:
             self._receive_handshake_eof(events)
         else:
@@ -547,6 +612,55 @@ class Connection:
 
     def _receive_handshake_eof(self, events: list[Event]) -> None:
         raise NotImplementedError
+
+    @property
+    def holding(self) -> bool:
+        """Whether received input is held back (see :meth:`release_held_input`);
+        reading more is pointless until it is released."""
+        return self._held
+
+    def release_held_input(self) -> list[Event]:
+        """Process the input held back because it breaks the protocol and
+        arrived while earlier messages were not answered yet: fails the
+        connection as the frame deserves.
+
+        A frame that breaks the protocol ends the connection, but the
+        messages that came before it are valid and the application may still
+        answer them. With :attr:`defer_violations` set, when one of them was
+        completed by the same :meth:`receive_data` call, or while
+        :attr:`messages_unanswered` is set, the offending frame and
+        everything after it are held, unprocessed, and the connection stays
+        open. They are processed (and the Close
+        frame queued, after whatever the application sent meanwhile) by this
+        method, by the next :meth:`receive_data` call, or by a
+        :meth:`handle_timeout` call that finds a timer due.
+        """
+        if not self._held:
+            return []
+        self._held = False
+        data, self._buf = self._buf, b""
+        events: list[Event] = []
+        self._releasing = True
+        try:
+            self._receive_frames(data, events)
+        finally:
+            self._releasing = False
+        return events
+
+    def _reject_frame(
+        self, data: bytes, pos: int, code: int, reason: str, events: list[Event]
+    ) -> None:
+        """The frame starting at ``data[pos]`` breaks the protocol: fail, or
+        hold it while earlier messages may still be answered."""
+        if (
+            self.defer_violations
+            and not self._releasing
+            and (self.messages_unanswered or any(type(event) is Message for event in events))
+        ):
+            self._buf = data[pos:]
+            self._held = True
+            return
+        self._fail(code, reason, None, events)
 
     def _receive_frames(self, data: bytes, events: list[Event]) -> None:
         if self._buf:
@@ -575,19 +689,25 @@ class Connection:
                         break
                     length = (data[pos + 2] << 8) | data[pos + 3]
                     header = 4
+                    if length < 126:
+                        self._fail(1002, _NOT_SHORTEST, None, events)
+                        return
                 else:
                     if end - pos < 10:
                         break
                     length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                     header = 10
                     if length >> 63:
-                        self._fail(
-                            1002, "frame length has its most significant bit set", None, events
+                        self._reject_frame(
+                            data, pos, 1002, "frame length has its most significant bit set", events
                         )
+                        return
+                    if length < 65536:
+                        self._fail(1002, _NOT_SHORTEST, None, events)
                         return
             if second & 0x80:
                 if not expect_mask:
-                    self._fail(1002, "masked frame from server", None, events)
+                    self._reject_frame(data, pos, 1002, "masked frame from server", events)
                     return
                 if end - pos < header + 4:
                     break
@@ -595,7 +715,7 @@ class Connection:
                 header += 4
             else:
                 if expect_mask:
-                    self._fail(1002, "unmasked frame from client", None, events)
+                    self._reject_frame(data, pos, 1002, "unmasked frame from client", events)
                     return
                 mask = None
             opcode = first & 0x0F
@@ -605,7 +725,8 @@ class Connection:
             if opcode >= 8:
                 # Control frame: small, never fragmented, handled once whole.
                 if not fin or length > MAX_CONTROL_PAYLOAD or rsv or opcode > _PONG:
-                    self._fail(1002, self._control_error(opcode, fin, length, rsv), None, events)
+                    reason = self._control_error(opcode, fin, length, rsv)
+                    self._reject_frame(data, pos, 1002, reason, events)
                     return
                 if end - pos < header + length:
                     break
@@ -621,26 +742,29 @@ class Connection:
 
             if opcode == _CONTINUATION:
                 if not self._msg_opcode:
-                    self._fail(
-                        1002, "continuation frame without a message to continue", None, events
+                    self._reject_frame(
+                        data, pos, 1002, "continuation frame without a message to continue", events
                     )
                     return
                 if rsv:
-                    self._fail(1002, "reserved bits set on a continuation frame", None, events)
+                    self._reject_frame(
+                        data, pos, 1002, "reserved bits set on a continuation frame", events
+                    )
                     return
             elif opcode in (_TEXT, _BINARY):
                 if self._msg_opcode:
-                    self._fail(1002, "new data frame inside a fragmented message", None, events)
+                    self._reject_frame(
+                        data, pos, 1002, "new data frame inside a fragmented message", events
+                    )
                     return
                 if rsv & ~self._rsv_allowed:
-                    self._fail(
-                        1002, f"reserved bits 0x{rsv:02x} set without an extension", None, events
-                    )
+                    reason = f"reserved bits 0x{rsv:02x} set without an extension"
+                    self._reject_frame(data, pos, 1002, reason, events)
                     return
                 self._msg_opcode = opcode
                 self._msg_rsv = rsv
             else:
-                self._fail(1002, f"reserved opcode {opcode}", None, events)
+                self._reject_frame(data, pos, 1002, f"reserved opcode {opcode}", events)
                 return
 
             if max_size is not None and not self._msg_rsv and self._msg_size + length > max_size:
@@ -656,22 +780,24 @@ class Connection:
             available = end - start
             if available >= length:
                 pos = start + length
-                payload = data[start:pos]
-                if mask is not None and length:
-                    payload = apply_mask(payload, mask)
+                # A view spares copying a large payload before it is unmasked
+                # or decoded.
+                piece = data[start:pos] if length < _VIEW_MIN else memoryview(data)[start:pos]
                 if fin and opcode != _CONTINUATION and not rsv and not self.stream_messages:
                     # Fast path: a whole, unfragmented, uncompressed message.
                     self._msg_opcode = 0
                     if opcode == _TEXT:
                         try:
-                            events.append(Message(payload.decode()))
+                            events.append(Message(decode_text(piece, mask, True)[0]))
                         except UnicodeDecodeError:
                             self._fail(1007, "invalid UTF-8 in text message", None, events)
                             return
+                    elif mask is not None:
+                        events.append(Message(apply_mask(piece, mask)))
                     else:
-                        events.append(Message(payload))
+                        events.append(Message(bytes(piece)))
                     continue
-                self._receive_payload(payload, bool(fin), events)
+                self._receive_piece(piece, mask, bool(fin), events)
             else:
                 # The payload is still arriving: process what is here.
                 pos = end
@@ -679,10 +805,8 @@ class Connection:
                 self._frame_mask = mask
                 self._frame_offset = available
                 self._frame_fin = bool(fin)
-                payload = data[start:end]
-                if mask is not None and available:
-                    payload = apply_mask(payload, mask)
-                self._receive_payload(payload, False, events)
+                piece = data[start:end] if available < _VIEW_MIN else memoryview(data)[start:end]
+                self._receive_piece(piece, mask, False, events)
             if self._state is CLOSED:
                 return
         if pos < end:
@@ -690,17 +814,16 @@ class Connection:
 
     def _receive_partial_payload(self, data: bytes, pos: int, events: list[Event]) -> int:
         take = min(self._frame_remaining, len(data) - pos)
-        payload = data[pos : pos + take]
+        piece = data[pos : pos + take] if take < _VIEW_MIN else memoryview(data)[pos : pos + take]
         mask = self._frame_mask
         if mask is not None:
             offset = self._frame_offset & 3
             if offset:
                 mask = mask[offset:] + mask[:offset]
-            payload = apply_mask(payload, mask)
         self._frame_offset += take
         self._frame_remaining -= take
         final = self._frame_fin and not self._frame_remaining
-        self._receive_payload(payload, final, events)
+        self._receive_piece(piece, mask, final, events)
         return pos + take
 
     @staticmethod
@@ -734,18 +857,47 @@ class Connection:
         self._msg_size += len(payload)
         data: str | bytes
         if self._msg_opcode == _TEXT:
-            decoder = self._msg_decoder
-            if decoder is None:
-                decoder = self._msg_decoder = _UTF8Decoder()
+            # Each piece is validated as it arrives; a character cut at its
+            # end waits for the next piece.
+            if self._msg_tail:
+                payload = self._msg_tail + payload
             try:
-                data = decoder.decode(payload, final)
+                data, self._msg_tail = decode_text(payload, None, final)
             except UnicodeDecodeError:
                 self._fail(1007, "invalid UTF-8 in text message", None, events)
                 return
         else:
             data = payload
+        self._deliver(data, final, events)
+
+    def _receive_piece(
+        self, piece: bytes | memoryview, mask: bytes | None, final: bool, events: list[Event]
+    ) -> None:
+        """Add a piece of a data message as it was received: still masked
+        with ``mask`` unless that is ``None``, possibly a view of the received
+        bytes."""
+        if self._msg_opcode == _TEXT and not self._msg_rsv and not self._msg_tail:
+            # Unmasked, validated and decoded in one pass.
+            try:
+                text, self._msg_tail = decode_text(piece, mask, final)
+            except UnicodeDecodeError:
+                self._fail(1007, "invalid UTF-8 in text message", None, events)
+                return
+            self._msg_size += len(piece)
+            self._deliver(text, final, events)
+        elif mask is not None:
+            self._receive_payload(apply_mask(piece, mask), final, events)
+        else:
+            self._receive_payload(bytes(piece), final, events)
+
+    def _deliver(self, data: str | bytes, final: bool, events: list[Event]) -> None:
+        """Hand over a decoded piece of a data message, or buffer it until
+        the message is complete."""
         if self.stream_messages:
-            events.append(MessageChunk(data, final))
+            # An empty chunk says something only when it ends the message
+            # (a frame header alone, or half a character, carries no data).
+            if data or final:
+                events.append(MessageChunk(data, final))
         else:
             parts = self._msg_parts
             if data:
@@ -772,7 +924,7 @@ class Connection:
             self._msg_rsv = 0
             self._msg_size = 0
             self._msg_parts = []
-            self._msg_decoder = None
+            self._msg_tail = b""
 
     def _receive_control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
         if opcode == _PING:
@@ -819,7 +971,10 @@ class Connection:
         if error is None:
             error = ProtocolError(code, reason)
         if self._close_sent is None and self._state is OPEN:
-            self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, reason[:120]))
+            # A Close payload holds at most 123 bytes of reason: cut it on a
+            # character boundary so that it stays valid UTF-8.
+            short = reason.encode()[:123].decode(errors="ignore")
+            self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, short))
             self._close_sent = (code, reason)
         self._end(code, reason, error, events)
 
@@ -948,9 +1103,12 @@ class ClientConnection(Connection):
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
         self.request_headers = self._handshake.request_headers
-        #: The server's answer once it arrived: :class:`~sansws.events.Accepted`
-        #: or :class:`~sansws.events.Rejected`.
-        self.response: Accepted | Rejected | None = None
+        self.request = Request(
+            path=self.uri.resource_name,
+            headers=self.request_headers,
+            subprotocols=tuple(subprotocols),
+            extensions=tuple(extension_offers(extensions)),
+        )
         self._out.append(self._handshake.request_bytes)
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
@@ -1015,6 +1173,9 @@ class ServerConnection(Connection):
         max_body_size: Most body bytes tolerated in the request.
 
     The other arguments are described in :class:`Connection`.
+
+    Raises:
+        UnsafeHeader: ``server_header`` would be unsafe to send.
     """
 
     _client = False
@@ -1050,8 +1211,6 @@ class ServerConnection(Connection):
             server_header=server_header,
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
-        #: The client's request, once it arrived.
-        self.request: Request | None = None
         # A bytearray: a peer trickling bytes must not make each one cost a
         # copy of everything before it.
         self._early_data = bytearray()
@@ -1138,6 +1297,7 @@ class ServerConnection(Connection):
         self._out.append(response)
         self.response_headers = headers
         self._opened(subprotocol, extension)
+        self.response = Accepted(subprotocol, self.extensions, headers)
         events: list[Event] = []
         early = bytes(self._early_data)
         self._early_data = bytearray()
@@ -1148,13 +1308,14 @@ class ServerConnection(Connection):
     def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> None:
         """Refuse the handshake with an HTTP response and close.
 
-        ``Content-Length`` and ``Connection: close`` are added, and a plain
-        text ``Content-Type`` if the body is not empty and none is given.
+        ``Content-Length`` (except for 204 and 304) and ``Connection:
+        close`` are added, and a plain text ``Content-Type`` if the body is
+        not empty and none is given.
 
         Raises:
             InvalidState: No request awaits an answer.
-            LocalProtocolError: ``status`` is not in 200-599, or a header is
-                unsafe.
+            LocalProtocolError: ``status`` is not in 200-599, a 204 or 304
+                would carry a body, or a header is unsafe.
         """
         self._check_answerable()
         self._out.append(self._handshake.reject(status, headers, body))

@@ -123,8 +123,8 @@ class MessageChunk:
     created with ``stream_messages=True``.
 
     ``data`` is ``str`` for a text message (decoded so far, never splitting a
-    character) and ``bytes`` for binary; it may be empty. ``final`` marks the
-    last chunk of the message.
+    character) and ``bytes`` for binary. ``final`` marks the last chunk of
+    the message; only that one may be empty.
     """
 
     data: str | bytes

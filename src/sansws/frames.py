@@ -26,6 +26,7 @@ tests, strategies and tools.
 
 from __future__ import annotations
 
+import codecs
 import secrets
 import struct
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ __all__ = [
     "CloseCode",
     "apply_mask",
     "apply_mask_python",
+    "build_frame",
+    "build_frame_python",
+    "decode_text",
+    "decode_text_python",
     "close_code_name",
     "is_valid_close_code",
     "parse_close_payload",
@@ -128,30 +133,112 @@ def is_valid_close_code(code: int) -> bool:
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
+# Payloads at least this long are masked by apply_mask_python with byte
+# translation tables, which beats big-integer XOR from about 2 KiB on.
+_TRANSLATE_MIN = 2048
+# _XOR_TABLES[k] maps each byte to itself XOR k; built on first use.
+_XOR_TABLES: list[bytes] = []
+
+
 def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated (pure Python).
 
-    Works on whole machine-sized integers rather than byte by byte: one
-    ``int.from_bytes`` over the payload and one over the repeated key.
+    Short payloads go through one big integer: one ``int.from_bytes`` over
+    the payload and one over the repeated key. Long ones are translated four
+    times, every fourth byte through the table for its key byte, which is
+    about three times faster there.
+
+    Raises:
+        ValueError: ``mask`` is not 4 bytes long.
     """
+    if len(mask) != 4:
+        raise ValueError("mask must contain 4 bytes")
     length = len(data)
     if length == 0:
         return b""
-    repeated = mask * (length // 4 + 1)
-    value = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
-    return value.to_bytes(length, "little")
+    if length < _TRANSLATE_MIN:
+        repeated = mask * (length // 4 + 1)
+        value = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
+        return value.to_bytes(length, "little")
+    if not _XOR_TABLES:
+        _XOR_TABLES.extend(bytes(byte ^ key for byte in range(256)) for key in range(256))
+    masked = bytearray(data)
+    for i in range(4):
+        masked[i::4] = masked[i::4].translate(_XOR_TABLES[mask[i]])
+    return bytes(masked)
+
+
+def build_frame_python(first: int, payload: str | bytes, mask: bytes | None) -> bytes:
+    """A whole frame on the wire (pure Python).
+
+    ``first`` is the header's first byte (FIN, RSV bits and opcode); the
+    payload length follows in its shortest form, then the masking key and
+    the masked payload if ``mask`` is given, else the payload as is. A
+    ``str`` payload is encoded to UTF-8 first.
+
+    Raises:
+        UnicodeEncodeError: ``payload`` is a ``str`` that is not valid
+            Unicode (a lone surrogate).
+        ValueError: ``first`` is not a byte, or ``mask`` not 4 bytes long.
+    """
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if not 0 <= first <= 255:
+        raise ValueError("first must be in range(0, 256)")
+    if mask is not None and len(mask) != 4:
+        raise ValueError("mask must contain 4 bytes")
+    header = serialize_header(first & 0x80 != 0, first & 0x70, first & 0x0F, len(payload), mask)
+    if mask is not None:
+        return header + apply_mask_python(payload, mask)
+    return header + payload
+
+
+def decode_text_python(
+    data: bytes | memoryview, mask: bytes | None, final: bool
+) -> tuple[str, bytes]:
+    """Unmask a piece of a text message with ``mask`` (unless it is ``None``)
+    and decode it from UTF-8 (pure Python).
+
+    Returns the text and the bytes of a character cut at the end of the
+    piece, which belong in front of the next piece; with ``final``, a cut
+    character is an error instead.
+
+    Raises:
+        UnicodeDecodeError: The piece is not valid UTF-8, or could not be
+            continued into valid UTF-8. Raised as soon as the piece holds
+            the offending byte, not only at the end of the message.
+        ValueError: ``mask`` is not 4 bytes long.
+    """
+    if mask is not None:
+        data = apply_mask_python(data, mask)
+    text, used = codecs.utf_8_decode(data, "strict", final)
+    tail = bytes(data[used:])
+    # CPython's decoder holds back an encoded UTF-16 surrogate (ED A0-BF)
+    # until its third byte arrives, although no continuation can make it
+    # valid: refuse it now, not one byte late.
+    if tail[:1] == b"\xed" and tail[1:2] >= b"\xa0":
+        raise UnicodeDecodeError("utf-8", bytes(data), used, used + 1, "invalid continuation byte")
+    return text, tail
 
 
 try:
     from ._speedups import apply_mask as _apply_mask_c
+    from ._speedups import build_frame as _build_frame_c
+    from ._speedups import decode_text as _decode_text_c
 except ImportError:  # pragma: no cover - depends on the build
     HAS_SPEEDUPS = False
     apply_mask = apply_mask_python
+    build_frame = build_frame_python
+    decode_text = decode_text_python
 else:  # pragma: no cover - depends on the build
     HAS_SPEEDUPS = True
     apply_mask = _apply_mask_c
-# apply_mask(data, mask) -> bytes is the C version from sansws._speedups when
-# it was built, else apply_mask_python; both give identical results.
+    build_frame = _build_frame_c
+    decode_text = _decode_text_c
+# apply_mask(data, mask) -> bytes, build_frame(first, payload, mask) -> bytes
+# and decode_text(data, mask, final) -> (str, bytes) are the C versions from
+# sansws._speedups when it was built, else the pure-Python ones; both give
+# identical results.
 
 
 class MaskKeySource:
@@ -238,6 +325,9 @@ def serialize_frame(frame: Frame, mask: bytes | None = None) -> bytes:
     return header + payload
 
 
+_NOT_SHORTEST = "frame length not in its shortest encoding"
+
+
 def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
     """Parse one frame at the start of ``data``.
 
@@ -247,7 +337,9 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
     connection's job.
 
     Raises:
-        ValueError: The 64-bit length has its most significant bit set.
+        ValueError: The 64-bit length has its most significant bit set, or
+            the length is not in its shortest encoding (RFC 6455 section
+            5.2).
     """
     if len(data) < 2:
         return None
@@ -258,6 +350,8 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
         if len(data) < 4:
             return None
         length = int.from_bytes(data[2:4], "big")
+        if length < 126:
+            raise ValueError(_NOT_SHORTEST)
         pos = 4
     elif length == 127:
         if len(data) < 10:
@@ -265,6 +359,8 @@ def parse_frame(data: bytes) -> tuple[Frame, bool, int] | None:
         length = int.from_bytes(data[2:10], "big")
         if length >> 63:
             raise ValueError("the most significant bit of a 64-bit length must be 0")
+        if length < 65536:
+            raise ValueError(_NOT_SHORTEST)
         pos = 10
     masked = bool(second & 0x80)
     mask = b""

@@ -33,6 +33,7 @@ from .errors import (
     InvalidMessage,
     LocalProtocolError,
     NegotiationError,
+    UnsafeHeader,
 )
 from .events import Accepted, Rejected, Request
 from .extensions.base import (
@@ -97,12 +98,13 @@ class _HeadGuard:
     """Enforces the line-length and line-count limits on an HTTP head as its
     bytes arrive, before they reach h11."""
 
-    __slots__ = ("_done", "_limits", "_line", "_lines")
+    __slots__ = ("_cr", "_done", "_limits", "_line", "_lines")
 
     def __init__(self, limits: HandshakeLimits) -> None:
         self._limits = limits
         self._line = 0  # length of the current, unfinished line
         self._lines = 0  # complete lines so far
+        self._cr = False  # whether the unfinished line ends with CR
         self._done = False
 
     def feed(self, data: bytes) -> None:
@@ -114,13 +116,17 @@ class _HeadGuard:
         while True:
             end = data.find(b"\n", pos)
             if end < 0:
-                self._line += len(data) - pos
-                if self._line > limits.max_header_line:
+                if pos < len(data):
+                    self._line += len(data) - pos
+                    # A read may end between the CR and the LF of a line.
+                    self._cr = data[-1] == 0x0D
+                if self._line - self._cr > limits.max_header_line:
                     raise InvalidMessage(f"header line longer than {limits.max_header_line} bytes")
                 return
             length = self._line + end - pos
-            if length > 0 and data[end - 1 : end] == b"\r":
+            if (data[end - 1] == 0x0D) if end > pos else self._cr:
                 length -= 1
+            self._cr = False
             if length > limits.max_header_line:
                 raise InvalidMessage(f"header line longer than {limits.max_header_line} bytes")
             self._line = 0
@@ -148,11 +154,40 @@ def _has_token(headers: Headers, name: str, token: str) -> bool:
     return any(item.lower() == token for item in parse_token_list(headers.get_all(name)))
 
 
-def _prepare_headers(headers: HeadersLike) -> list[tuple[str, str]]:
+# Headers the opening handshake itself sets: an application's copy would
+# contradict them (a second key, another version) or bypass negotiation.
+_HANDSHAKE_HEADERS = frozenset(
+    {
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "content-length",
+        "transfer-encoding",
+    }
+)
+
+
+def _prepare_headers(headers: HeadersLike, *, upgrade: bool = True) -> list[tuple[str, str]]:
+    """Validate the application's extra headers; those of a request or a 101
+    (``upgrade``) may not set what the handshake sets."""
     items = list(Headers(headers))
     for name, value in items:
         validate_header(name, value)
+        if upgrade and name.lower() in _HANDSHAKE_HEADERS:
+            raise UnsafeHeader(
+                name, value, "the handshake sets this header (use subprotocols= or extensions=)"
+            )
     return items
+
+
+def _h11_headers(items: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    # validate_header allows Latin-1 values (obs-text); h11 would encode a
+    # str as ASCII and fail on them.
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in items]
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +248,7 @@ class ClientHandshake:
         extra = _prepare_headers(extra_headers)
         # An application's own header replaces a default one of the same
         # name (except the handshake's own), so it can set User-Agent.
-        overridable = {"user-agent", "origin", "authorization"}
+        overridable = {"host", "user-agent", "origin", "authorization"}
         replaced = {name.lower() for name, _ in extra} & overridable
         headers = [(n, v) for n, v in headers if n.lower() not in replaced]
         headers.extend(extra)
@@ -227,7 +262,7 @@ class ClientHandshake:
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_h11_max_size(limits))
         try:
             self.request_bytes = self._h11.send(
-                h11.Request(method="GET", target=uri.resource_name, headers=headers)
+                h11.Request(method="GET", target=uri.resource_name, headers=_h11_headers(headers))
             ) + (self._h11.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as exc:  # pragma: no cover - validated above
             raise LocalProtocolError(str(exc)) from exc
@@ -334,13 +369,14 @@ class ClientHandshake:
         self, headers: Headers
     ) -> tuple[Extension | None, tuple[ExtensionOffer, ...]]:
         raw = headers.get_all("Sec-WebSocket-Extensions")
+        if not raw:
+            return None, ()
         try:
             answered = parse_extension_list(raw)
         except ValueError as exc:
             raise NegotiationError("Sec-WebSocket-Extensions", ", ".join(raw), str(exc)) from None
         if not answered:
-            # No header, or only empty list elements (RFC 9110 section 5.6.1).
-            return None, ()
+            return None, ()  # only empty list elements: no extension
         factories = {factory.name: factory for factory in self.extensions}
         if len(answered) > 1:
             raise NegotiationError(
@@ -380,6 +416,8 @@ class ServerHandshake:
     ) -> None:
         self.subprotocols = tuple(subprotocols)
         self.extensions = tuple(extensions)
+        if server_header is not None:
+            validate_header("Server", server_header)
         self.server_header = server_header
         self.limits = limits
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_h11_max_size(limits))
@@ -524,7 +562,7 @@ class ServerHandshake:
         headers.extend(extra)
         response = self._h11.send(
             h11.InformationalResponse(
-                status_code=101, headers=headers, reason=b"Switching Protocols"
+                status_code=101, headers=_h11_headers(headers), reason=b"Switching Protocols"
             )
         )
         return response or b"", extension, Headers(headers)
@@ -543,29 +581,36 @@ class ServerHandshake:
     def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> bytes:
         """An HTTP response refusing the handshake.
 
-        ``Content-Length`` and ``Connection: close`` are added; a
-        ``Content-Type`` of ``text/plain; charset=utf-8`` is added for a
-        non-empty body unless ``headers`` sets one.
+        ``Content-Length`` (except for 204 and 304, which have no body) and
+        ``Connection: close`` are added; a ``Content-Type`` of
+        ``text/plain; charset=utf-8`` is added for a non-empty body unless
+        ``headers`` sets one.
 
         Raises:
             LocalProtocolError: ``status`` is not a final status other than
-                101, or a header is unsafe.
+                101, a 204 or 304 would carry a body, or a header is unsafe.
         """
         if not 200 <= status <= 599:
             raise LocalProtocolError(f"cannot reject a handshake with status {status}")
+        bodiless = status in (204, 304)
+        if body and bodiless:
+            # Checked before h11 sees the response: h11 would refuse the body
+            # only after taking the head, and could then send nothing else.
+            raise LocalProtocolError(f"a {status} response cannot carry a body")
         items = [
             (n, v)
-            for n, v in _prepare_headers(headers)
+            for n, v in _prepare_headers(headers, upgrade=False)
             if n.lower() not in ("content-length", "connection", "transfer-encoding")
         ]
         if body and not any(n.lower() == "content-type" for n, _ in items):
             items.append(("Content-Type", "text/plain; charset=utf-8"))
         if self.server_header is not None and not any(n.lower() == "server" for n, _ in items):
             items.append(("Server", self.server_header))
-        items.append(("Content-Length", str(len(body))))
+        if not bodiless:
+            items.append(("Content-Length", str(len(body))))
         items.append(("Connection", "close"))
         try:
-            parts = [self._h11.send(h11.Response(status_code=status, headers=items))]
+            parts = [self._h11.send(h11.Response(status_code=status, headers=_h11_headers(items)))]
             if body:
                 parts.append(self._h11.send(h11.Data(data=body)))
             parts.append(self._h11.send(h11.EndOfMessage()))

@@ -45,7 +45,7 @@ def validate_header(name: str, value: str) -> None:
     Raises:
         UnsafeHeader: The name is not an HTTP token, or the value holds a
             control character (CR, LF, NUL, ...) or a character outside
-            Latin-1.
+            Latin-1, or starts or ends with whitespace.
     """
     if not _TOKEN.fullmatch(name):
         raise UnsafeHeader(name, value, "the name is not an HTTP token")

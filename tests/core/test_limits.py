@@ -1,346 +1,231 @@
-"""Every limit on what a peer can make the core hold has a safe default, and
-hitting it ends the connection the documented way (docs/limits.md)."""
+"""The message size limit: enforced as a message arrives (1009), never after
+buffering it, and after decoding by an extension."""
 
 from __future__ import annotations
 
-import gc
-import inspect
-import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-
-from sansws import (
-    Accepted,
-    ClientConnection,
-    Closed,
-    Message,
-    Rejected,
-    Request,
-    ServerConnection,
-    State,
+from core_harness import (
+    URL,
+    Reverse,
+    ReverseClient,
+    ReverseServer,
+    assert_failed,
+    client_frame,
+    open_client,
+    open_pair,
+    open_server,
+    parse_all,
+    peer_frame,
 )
-from sansws.errors import InvalidMessage, PayloadTooBig
-from sansws.frames import parse_close_payload, parse_frame, serialize_header
-from sansws.handshake import accept_key
 
-KiB, MiB = 1 << 10, 1 << 20
-MASK = b"\x00\x00\x00\x00"
+from sansws import ClientConnection, ServerConnection
+from sansws.errors import PayloadTooBig, ProtocolError
+from sansws.events import Message, MessageChunk
+from sansws.extensions.base import Extension, ExtensionParams
+from sansws.frames import Opcode
+
+Conn = ClientConnection | ServerConnection
+
+MiB = 1 << 20
 
 
-def request_bytes(*headers: str, target: str = "/") -> bytes:
-    lines = [
-        f"GET {target} HTTP/1.1",
-        "Host: example.com",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version: 13",
-        *headers,
+def header_only(conn: Conn, opcode: int, size: int, fin: bool = True) -> bytes:
+    """The header of a frame announcing ``size`` payload bytes (and its
+    masking key towards a server), without the payload."""
+    first = (0x80 if fin else 0) | opcode
+    if size < 126:
+        length = bytes([size])
+    elif size < 65536:
+        length = bytes([126]) + size.to_bytes(2, "big")
+    else:
+        length = bytes([127]) + size.to_bytes(8, "big")
+    if isinstance(conn, ServerConnection):
+        return bytes([first, 0x80 | length[0]]) + length[1:] + b"\x00\x00\x00\x00"
+    return bytes([first]) + length
+
+
+def test_default_max_message_size_is_1_mib() -> None:
+    assert ClientConnection(URL).max_message_size == MiB
+    assert ServerConnection().max_message_size == MiB
+
+
+def test_message_of_exactly_max_message_size_is_accepted(conn: Conn) -> None:
+    payload = b"\x00" * MiB
+    assert conn.receive_data(peer_frame(conn, Opcode.BINARY, payload)) == [Message(payload)]
+
+
+@pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
+def test_oversized_frame_fails_with_1009_on_its_header_alone(conn: Conn, opcode: int) -> None:
+    # Only the header arrives: the connection fails before any payload is
+    # buffered.
+    events = conn.receive_data(header_only(conn, opcode, MiB + 1))
+    closed = assert_failed(conn, events, 1009, PayloadTooBig)
+    error = closed.error
+    assert isinstance(error, PayloadTooBig)
+    assert (error.size, error.max_size, error.code) == (MiB + 1, MiB, 1009)
+    assert "message too big" in closed.reason
+
+
+def test_a_64_bit_length_far_beyond_the_limit_fails_on_its_header(conn: Conn) -> None:
+    events = conn.receive_data(header_only(conn, Opcode.BINARY, 1 << 62))
+    assert_failed(conn, events, 1009, PayloadTooBig)
+
+
+def test_fragmented_message_exceeding_the_limit_fails_at_the_crossing_fragment() -> None:
+    client = open_client(max_message_size=1000)
+    first = peer_frame(client, Opcode.BINARY, b"a" * 600, fin=False)
+    assert client.receive_data(first) == []
+    # The second fragment's header alone pushes the total past the limit.
+    events = client.receive_data(header_only(client, Opcode.CONTINUATION, 401, fin=False))
+    error = assert_failed(client, events, 1009, PayloadTooBig).error
+    assert isinstance(error, PayloadTooBig)
+    assert error.size == 1001
+
+
+def test_fragments_adding_up_to_exactly_the_limit_are_accepted() -> None:
+    server = open_server(max_message_size=1000)
+    data = client_frame(Opcode.TEXT, b"a" * 600, fin=False) + client_frame(
+        Opcode.CONTINUATION, b"b" * 400
+    )
+    assert server.receive_data(data) == [Message("a" * 600 + "b" * 400)]
+    # The count starts again with each message.
+    assert server.receive_data(data) == [Message("a" * 600 + "b" * 400)]
+
+
+def test_max_message_size_none_disables_the_limit() -> None:
+    client = open_client(max_message_size=None)
+    payload = b"\x01" * (3 * MiB)
+    assert client.receive_data(peer_frame(client, Opcode.BINARY, payload)) == [Message(payload)]
+
+
+def test_max_message_size_zero_allows_only_empty_messages() -> None:
+    client = open_client(max_message_size=0)
+    assert client.receive_data(peer_frame(client, Opcode.TEXT)) == [Message("")]
+    events = client.receive_data(peer_frame(client, Opcode.TEXT, b"x"))
+    assert_failed(client, events, 1009, PayloadTooBig)
+
+
+def test_negative_max_message_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_message_size"):
+        ClientConnection(URL, max_message_size=-1)
+    with pytest.raises(ValueError, match="max_message_size"):
+        ServerConnection(max_message_size=-1)
+
+
+def test_limit_applies_to_streamed_messages_too() -> None:
+    client = open_client(max_message_size=100, stream_messages=True)
+    data = peer_frame(client, Opcode.BINARY, b"a" * 60, fin=False)
+    assert client.receive_data(data) == [MessageChunk(b"a" * 60, False)]
+    events = client.receive_data(header_only(client, Opcode.CONTINUATION, 41))
+    assert_failed(client, events, 1009, PayloadTooBig)
+
+
+def test_control_frames_do_not_count_towards_the_message_size() -> None:
+    client = open_client(max_message_size=10)
+    data = (
+        peer_frame(client, Opcode.TEXT, b"a" * 5, fin=False)
+        + peer_frame(client, Opcode.PING, b"p" * 100)
+        + peer_frame(client, Opcode.CONTINUATION, b"b" * 5)
+    )
+    assert client.receive_data(data)[-1] == Message("a" * 5 + "b" * 5)
+
+
+# ---------------------------------------------------------------- after decoding
+
+
+class Doubling(Reverse):
+    """Decodes each byte into two, refusing output beyond ``max_size`` as a
+    decompressor must."""
+
+    def decode(self, data: bytes, rsv: int, final: bool, max_size: int | None) -> bytes:
+        self.decoded.append((data, rsv, final, max_size))
+        out = bytes(b for byte in data for b in (byte, byte))
+        if max_size is not None and len(out) > max_size:
+            raise PayloadTooBig(len(out), max_size)
+        return out
+
+
+class DoublingClient(ReverseClient):
+    def accept(self, params: ExtensionParams) -> Extension:
+        self.accepted = Doubling(params)
+        return self.accepted
+
+
+def doubling_client(max_message_size: int | None) -> tuple[ClientConnection, Doubling]:
+    factory = DoublingClient()
+    client, _ = open_pair(
+        {"extensions": [factory], "max_message_size": max_message_size},
+        {"extensions": [ReverseServer()]},
+    )
+    assert isinstance(factory.accepted, Doubling)
+    return client, factory.accepted
+
+
+def test_limit_applies_to_the_decoded_size_of_an_extension_message() -> None:
+    client, extension = doubling_client(100)
+    # 60 bytes on the wire are within the limit; decoded, they are 120.
+    events = client.receive_data(peer_frame(client, Opcode.BINARY, b"z" * 60, rsv1=True))
+    error = assert_failed(client, events, 1009, PayloadTooBig).error
+    assert isinstance(error, PayloadTooBig)
+    assert (error.size, error.max_size) == (120, 100)
+    assert extension.decoded[0][3] == 100
+
+
+def test_extension_is_told_how_much_the_message_may_still_grow() -> None:
+    client, extension = doubling_client(100)
+    data = peer_frame(client, Opcode.BINARY, b"a" * 20, fin=False, rsv1=True) + peer_frame(
+        client, Opcode.CONTINUATION, b"b" * 20
+    )
+    assert client.receive_data(data) == [Message(b"a" * 40 + b"b" * 40)]
+    assert [(rsv, final, limit) for _, rsv, final, limit in extension.decoded] == [
+        (0x40, False, 100),
+        (0x40, True, 60),
     ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def open_server(**kwargs: Any) -> ServerConnection:
-    server = ServerConnection(**kwargs)
-    [request] = server.receive_data(request_bytes())
-    assert isinstance(request, Request)
-    server.accept()
-    server.data_to_send()
-    return server
+def test_extension_is_given_no_limit_when_there_is_none() -> None:
+    client, extension = doubling_client(None)
+    client.receive_data(peer_frame(client, Opcode.BINARY, b"a", rsv1=True))
+    assert extension.decoded[0][3] is None
 
 
-def response_head(
-    client: ClientConnection, *headers: str, status: str = "101 Switching Protocols"
-) -> bytes:
-    lines = [f"HTTP/1.1 {status}"]
-    if status.startswith("101"):
-        lines += [
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Accept: {accept_key(client._handshake.key)}",
-        ]
-    lines += headers
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+def test_extension_decoding_error_fails_with_its_code() -> None:
+    class Broken(Reverse):
+        def decode(self, data: bytes, rsv: int, final: bool, max_size: int | None) -> bytes:
+            raise ProtocolError(1007, "cannot decode")
 
+    class BrokenClient(ReverseClient):
+        def accept(self, params: ExtensionParams) -> Extension:
+            return Broken(params)
 
-def masked(
-    opcode: int, payload: bytes = b"", *, fin: bool = True, length: int | None = None
-) -> bytes:
-    """A frame from a client, masked with a zero key; ``length`` overrides the
-    announced length (the payload is then what follows the header)."""
-    announced = len(payload) if length is None else length
-    return serialize_header(fin, 0, opcode, announced, MASK) + payload
+    client, _ = open_pair({"extensions": [BrokenClient()]}, {"extensions": [ReverseServer()]})
+    events = client.receive_data(peer_frame(client, Opcode.TEXT, b"x", rsv1=True))
+    closed = assert_failed(client, events, 1007, ProtocolError)
+    assert closed.reason == "cannot decode"
 
 
-def close_code_sent(data: bytes) -> int | None:
-    while data:
-        parsed = parse_frame(data)
-        assert parsed is not None
-        frame, _masked, consumed = parsed
-        if frame.opcode == 8:
-            return parse_close_payload(frame.payload)[0]
-        data = data[consumed:]
-    return None
+def test_uncompressed_message_on_an_extension_connection_is_not_decoded() -> None:
+    client, extension = doubling_client(100)
+    assert client.receive_data(peer_frame(client, Opcode.BINARY, b"abc")) == [Message(b"abc")]
+    assert extension.decoded == []
 
 
-@contextmanager
-def traced() -> Iterator[Callable[[], tuple[int, int]]]:
-    """Measure memory allocated inside the block: yields a function giving
-    (growth since the start, peak above the start)."""
-    gc.collect()
-    tracemalloc.start()
-    start = tracemalloc.get_traced_memory()[0]
-    tracemalloc.reset_peak()
+def test_long_failure_reason_is_cut_to_fit_a_close_frame_on_a_character_boundary() -> None:
+    reason = "décodage impossible " * 10  # 200 characters, more bytes in UTF-8
 
-    def measure() -> tuple[int, int]:
-        current, peak = tracemalloc.get_traced_memory()
-        return current - start, peak - start
+    class Broken(Reverse):
+        def decode(self, data: bytes, rsv: int, final: bool, max_size: int | None) -> bytes:
+            raise ProtocolError(1007, reason)
 
-    try:
-        yield measure
-    finally:
-        tracemalloc.stop()
+    class BrokenClient(ReverseClient):
+        def accept(self, params: ExtensionParams) -> Extension:
+            return Broken(params)
 
-
-# ---------------------------------------------------------------- defaults
-
-
-def test_every_limit_has_a_safe_default() -> None:
-    for cls in (ClientConnection, ServerConnection):
-        params = inspect.signature(cls).parameters
-        assert params["max_message_size"].default == MiB
-        assert params["max_header_line"].default == 8190
-        assert params["max_headers"].default == 128
-        assert params["max_body_size"].default == 64 * KiB
-        assert params["open_timeout"].default == 10
-        assert params["close_timeout"].default == 10
-        assert params["ping_timeout"].default == 20
-
-
-# ---------------------------------------------------------------- message size
-
-
-def test_a_frame_announcing_more_than_max_message_size_fails_with_1009_before_its_payload() -> None:
-    server = open_server()
-    # Only the header of a 2 MiB frame: the payload is never needed.
-    [closed] = server.receive_data(masked(2, length=2 * MiB))
-    assert isinstance(closed, Closed)
-    assert closed.code == 1009
-    assert isinstance(closed.error, PayloadTooBig)
-    assert (closed.error.size, closed.error.max_size) == (2 * MiB, MiB)
-    assert close_code_sent(server.data_to_send()) == 1009
-    assert server.state is State.CLOSED
-
-
-def test_a_message_of_exactly_max_message_size_is_delivered() -> None:
-    server = open_server(max_message_size=1000)
-    assert server.receive_data(masked(2, b"x" * 1000)) == [Message(b"x" * 1000)]
-
-
-def test_fragments_add_up_toward_max_message_size() -> None:
-    server = open_server(max_message_size=1000)
-    wire = masked(1, b"a" * 600, fin=False) + masked(0, b"a" * 400, fin=False)
-    assert server.receive_data(wire) == []
-    [closed] = server.receive_data(masked(0, b"a", fin=True))
-    assert isinstance(closed, Closed)
-    assert closed.code == 1009
-    assert isinstance(closed.error, PayloadTooBig)
-    assert closed.error.size == 1001
-
-
-def test_streaming_applies_max_message_size_too() -> None:
-    server = open_server(max_message_size=1000, stream_messages=True)
-    events = server.receive_data(masked(1, b"a" * 600, fin=False) + masked(0, b"a" * 401))
-    assert isinstance(events[-1], Closed)
-    assert events[-1].code == 1009
-
-
-def test_max_message_size_none_lifts_the_limit() -> None:
-    server = open_server(max_message_size=None)
-    data = b"y" * (2 * MiB)
-    assert server.receive_data(masked(2, data)) == [Message(data)]
-
-
-@pytest.mark.parametrize("opcode", [1, 2])
-def test_tiny_fragments_cost_little_more_memory_than_the_message(opcode: int) -> None:
-    # 16 KiB in one-byte fragments: without merging, each byte would cost a
-    # list slot and an object of about 40 bytes.
-    size = 16 * KiB
-    server = open_server()
-    wire = masked(opcode, b"a", fin=False) + masked(0, b"a", fin=False) * (size - 2)
-    pieces = [wire[i : i + 4096] for i in range(0, len(wire), 4096)]
-    with traced() as measure:
-        for piece in pieces:
-            assert server.receive_data(piece) == []
-        held, _peak = measure()
-    assert held < 1.25 * size, held
-    [message] = server.receive_data(masked(0, b"a"))
-    assert message == Message("a" * size if opcode == 1 else b"a" * size)
-
-
-def test_empty_fragments_hold_no_memory() -> None:
-    server = open_server()
-    assert server.receive_data(masked(2, b"", fin=False)) == []
-    wire = masked(0, b"", fin=False) * 5000
-    with traced() as measure:
-        for _ in range(4):
-            assert server.receive_data(wire) == []
-        held, _peak = measure()
-    assert held < 4 * KiB, held
-    assert server.receive_data(masked(0, b"end")) == [Message(b"end")]
-
-
-# ---------------------------------------------------------------- frames
-
-
-def test_a_control_frame_longer_than_125_bytes_fails_with_1002_from_its_header() -> None:
-    server = open_server()
-    [closed] = server.receive_data(masked(9, length=126))
-    assert isinstance(closed, Closed)
-    assert closed.code == 1002
-
-
-def test_a_partial_frame_header_is_all_the_core_buffers_between_frames() -> None:
-    server = open_server()
-    # A 64-bit length arriving a byte at a time, then a Ping likewise.
-    wire = masked(2, b"z" * 70_000) + masked(9, b"p" * 125)
-    events = []
-    for i in range(len(wire)):
-        events.extend(server.receive_data(wire[i : i + 1]))
-        assert len(server._buf) <= 14 + 125
-    assert [type(e).__name__ for e in events] == ["Message", "Ping"]
-
-
-def test_a_huge_frame_is_processed_as_it_arrives_not_buffered_whole() -> None:
-    server = open_server(max_message_size=None, stream_messages=True)
-    server.receive_data(masked(2, length=1 << 40))  # a terabyte, announced
-    chunk = b"\x00" * (64 * KiB)
-    with traced() as measure:
-        for _ in range(32):  # 2 MiB of it
-            [event] = server.receive_data(chunk)
-            assert event.data == chunk
-        del event
-        held, peak = measure()
-    assert held < 16 * KiB, held
-    assert peak < 4 * 64 * KiB, peak
-
-
-# ---------------------------------------------------------------- handshake
-
-
-def test_a_request_line_longer_than_max_header_line_is_answered_with_400() -> None:
-    server = ServerConnection(max_header_line=100)
-    ok = request_bytes(target="/" + "a" * (100 - len("GET / HTTP/1.1")))
-    assert isinstance(server.receive_data(ok)[0], Request)
-    server = ServerConnection(max_header_line=100)
-    [closed] = server.receive_data(b"GET /" + b"a" * 200)  # no line end yet
-    assert isinstance(closed, Closed)
-    assert isinstance(closed.error, InvalidMessage)
-    assert "header line longer than 100 bytes" in str(closed.error)
-    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
-    assert server.state is State.CLOSED
-
-
-def test_a_header_line_longer_than_max_header_line_is_answered_with_400() -> None:
-    server = ServerConnection(max_header_line=100)
-    [closed] = server.receive_data(request_bytes("X-Long: " + "b" * 93))
-    assert isinstance(closed, Closed)
-    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
-    server = ServerConnection(max_header_line=100)
-    assert isinstance(server.receive_data(request_bytes("X-Long: " + "b" * 92))[0], Request)
-
-
-def test_more_headers_than_max_headers_are_answered_with_400() -> None:
-    fixed = 5  # the handshake's own headers in request_bytes()
-    server = ServerConnection(max_headers=10)
-    assert isinstance(server.receive_data(request_bytes(*["X-A: 1"] * (10 - fixed)))[0], Request)
-    server = ServerConnection(max_headers=10)
-    [closed] = server.receive_data(request_bytes(*["X-A: 1"] * (11 - fixed)))
-    assert isinstance(closed, Closed)
-    assert "more than 10 headers" in str(closed.error)
-    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
-
-
-def test_a_request_that_never_ends_is_refused_once_it_reaches_the_limits() -> None:
-    server = ServerConnection(max_header_line=100, max_headers=10)
-    events = []
-    for _ in range(100):
-        events.extend(server.receive_data(b"X-Endless: 1\r\n"))
-        if events:
-            break
-    [closed] = events
-    assert isinstance(closed, Closed)
-    assert server.state is State.CLOSED
-
-
-def test_a_request_body_larger_than_max_body_size_is_answered_with_400() -> None:
-    server = ServerConnection(max_body_size=10)
-    head = request_bytes("Content-Length: 11")
-    [closed] = server.receive_data(head + b"x" * 11)
-    assert isinstance(closed, Closed)
-    assert "request body too large" in str(closed.error)
-    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
-
-
-def test_a_response_header_line_longer_than_max_header_line_fails_the_client() -> None:
-    client = ClientConnection("ws://example.com/", max_header_line=100)
-    [closed] = client.receive_data(response_head(client, "X-Long: " + "c" * 200))
-    assert isinstance(closed, Closed)
-    assert isinstance(closed.error, InvalidMessage)
-    assert client.state is State.CLOSED
-
-
-def test_a_response_with_more_than_max_headers_fails_the_client() -> None:
-    client = ClientConnection("ws://example.com/", max_headers=10)
-    [closed] = client.receive_data(response_head(client, *["X-A: 1"] * 8))
-    assert isinstance(closed, Closed)
-    assert "more than 10 headers" in str(closed.error)
-    client = ClientConnection("ws://example.com/", max_headers=10)
-    [accepted] = client.receive_data(response_head(client, *["X-A: 1"] * 7))
-    assert isinstance(accepted, Accepted)
-
-
-def test_a_rejection_body_is_kept_up_to_max_body_size_and_reported_at_once() -> None:
-    client = ClientConnection("ws://example.com/", max_body_size=100)
-    head = response_head(client, "Content-Length: 1000000", status="403 Forbidden")
-    assert client.receive_data(head + b"z" * 99) == []
-    [rejected] = client.receive_data(b"z" * 5000)
-    assert isinstance(rejected, Rejected)
-    assert rejected.status == 403
-    assert rejected.body == b"z" * 100
-    assert client.state is State.CLOSED
-    # The rest of the body is never read.
-    assert client.receive_data(b"z" * 5000) == []
-
-
-def test_early_data_before_accept_is_limited_to_1_mib() -> None:
-    server = ServerConnection()
-    [request] = server.receive_data(request_bytes())
-    assert isinstance(request, Request)
-    frame = masked(2, b"e" * 1000)
-    for _ in range(MiB // len(frame)):
-        assert server.receive_data(frame) == []
-    [closed] = server.receive_data(frame)
-    assert isinstance(closed, Closed)
-    assert "too much data before the handshake was answered" in str(closed.error)
-    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
-    assert server.state is State.CLOSED
-
-
-def test_early_data_arriving_with_the_request_is_limited_too() -> None:
-    server = ServerConnection()
-    [closed] = server.receive_data(request_bytes() + masked(2, b"e" * (MiB + 1)))
-    assert isinstance(closed, Closed)
-    assert isinstance(closed.error, InvalidMessage)
-    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
-
-
-def test_early_data_within_the_limit_is_processed_after_accept() -> None:
-    server = ServerConnection()
-    [request] = server.receive_data(request_bytes() + masked(1, b"early"))
-    assert isinstance(request, Request)
-    assert server.receive_data(masked(1, b"later")) == []
-    assert server.accept() == [Message("early"), Message("later")]
+    client, _ = open_pair({"extensions": [BrokenClient()]}, {"extensions": [ReverseServer()]})
+    client.receive_data(peer_frame(client, Opcode.TEXT, b"x", rsv1=True))
+    ((close, _),) = parse_all(client.data_to_send())
+    assert len(close.payload) <= 125
+    sent = close.payload[2:].decode()  # still valid UTF-8
+    assert reason.startswith(sent)
+    assert len(sent.encode()) > 120
+    assert client.close_reason == reason  # the application sees it whole

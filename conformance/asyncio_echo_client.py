@@ -1,0 +1,53 @@
+"""Echo client on the asyncio driver, for the Autobahn|Testsuite's
+``fuzzingserver`` mode: reads the case count, runs every case (echoing each
+message until the server closes), then asks for the reports.
+
+    python conformance/asyncio_echo_client.py ws://127.0.0.1:9001 AGENT
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sansws.drivers.asyncio import ConnectionClosed, WebSocketError, connect
+
+LIMIT = 2**24
+
+
+async def run_case(url: str) -> None:
+    async with connect(url, max_message_size=LIMIT, ping_interval=None) as ws:
+        async for message in ws:
+            await ws.send(message)
+
+
+async def main(base: str, agent: str, case_timeout: float) -> None:
+    base = base.rstrip("/")
+    async with connect(f"{base}/getCaseCount") as ws:
+        count = int(await ws.recv())
+    print(f"{count} cases", flush=True)
+    for case in range(1, count + 1):
+        try:
+            async with asyncio.timeout(case_timeout):
+                await run_case(f"{base}/runCase?case={case}&agent={agent}")
+        except (WebSocketError, OSError) as exc:
+            # Judging the case is the fuzzing server's job, not ours.
+            if not isinstance(exc, ConnectionClosed):
+                print(f"case {case}: {type(exc).__name__}: {exc}", flush=True)
+    async with connect(f"{base}/updateReports?agent={agent}") as ws:
+        try:
+            async with asyncio.timeout(120):
+                await ws.wait_closed()
+        except TimeoutError:
+            pass
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("base_url")
+    parser.add_argument("agent")
+    parser.add_argument("--case-timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.base_url, args.agent, args.case_timeout))
+    sys.exit(0)

@@ -1,0 +1,35 @@
+"""Echo server on the asyncio driver, for the Autobahn|Testsuite's
+``fuzzingclient`` mode (run through ``conformance/echo_server.py --driver asyncio``).
+
+    python conformance/asyncio_echo_server.py [--port 9001]
+
+Accepts messages up to 16 MiB, as the suite requires; prints ``READY`` once
+listening on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from sansws.drivers.asyncio import Connection, serve
+
+LIMIT = 2**24
+
+
+async def echo(ws: Connection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def main(port: int) -> None:
+    async with serve(echo, "127.0.0.1", port, max_message_size=LIMIT) as server:
+        print("READY", server.port, flush=True)
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=9001)
+    args = parser.parse_args()
+    asyncio.run(main(args.port))

@@ -1,0 +1,20 @@
+"""A client on the asyncio driver: sends a message, prints the answer and
+the round-trip time of a Ping, and closes."""
+
+import asyncio
+import sys
+
+from sansws.drivers.asyncio import connect
+
+
+async def hello(url: str) -> None:
+    async with connect(url) as ws:
+        await ws.send("Hello!")
+        print("received:", await ws.recv())
+        latency = await ws.ping()
+        print(f"ping: {latency * 1000:.1f} ms")
+    print("closed with", ws.close_code)
+
+
+if __name__ == "__main__":
+    asyncio.run(hello(sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/"))

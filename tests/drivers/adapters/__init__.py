@@ -1,0 +1,1 @@
+"""Driver adapters for the shared suite (see base.py)."""

@@ -1,0 +1,181 @@
+"""The trio driver behind the shared suite's interface (see base.py).
+
+Calls go straight to ``sansws.drivers.trio``; ``recv`` and ping timeouts use
+``trio.fail_after``, so the suite also exercises cancellation by timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from sansws.drivers import trio as driver
+
+from adapters.base import (
+    Conn,
+    Driver,
+    Handler,
+    Message,
+    PingWaiter,
+    ProcessRequest,
+    Record,
+    Server,
+    as_handler,
+)
+from sansws.connection import State
+from sansws.endpoint import Response
+from sansws.errors import ConnectionClosed
+from sansws.events import Request
+
+# Bounds the ``stall`` handler's wait: far above any test's duration.
+STALL_LIMIT = 60.0
+
+
+@asynccontextmanager
+async def _timeout(seconds: float | None) -> AsyncIterator[None]:
+    """trio.fail_after, raising the builtin TimeoutError the suite expects."""
+    if seconds is None:
+        yield
+        return
+    try:
+        with trio.fail_after(seconds):
+            yield
+    except trio.TooSlowError:
+        raise TimeoutError(f"no result within {seconds} s") from None
+
+
+class TrioPingWaiter(PingWaiter):
+    def __init__(self, native: driver.PingWaiter) -> None:
+        self.native = native
+
+    async def wait(self, timeout: float | None = None) -> float:
+        async with _timeout(timeout):
+            return await self.native.wait()
+
+
+class TrioConn(Conn):
+    def __init__(self, native: driver.Connection) -> None:
+        self.native = native
+
+    async def send(self, message: Message | Iterable[Message]) -> None:
+        await self.native.send(message)
+
+    async def recv(self, timeout: float | None = None) -> Message:
+        async with _timeout(timeout):
+            return await self.native.recv()
+
+    async def ping(self, data: bytes | None = None) -> PingWaiter:
+        return TrioPingWaiter(await self.native.ping(data))
+
+    async def pong(self, data: bytes = b"") -> None:
+        await self.native.pong(data)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.native.close(code, reason)
+
+    async def abort(self) -> None:
+        await self.native.abort()
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self.native.__aiter__()
+
+
+class TrioServer(Server):
+    native: driver.Server
+
+    def __init__(self, scheme: str) -> None:
+        super().__init__()
+        self.scheme = scheme
+
+    @property
+    def port(self) -> int:
+        return self.native.port
+
+    async def shutdown(self) -> None:
+        self.native.shutdown()
+        await self.native.serve_forever()
+
+
+async def _hold(ws: driver.Connection, server: TrioServer, messages: list[Message]) -> None:
+    try:
+        while True:
+            messages.append(await ws.recv())
+    except ConnectionClosed as exc:
+        assert ws.request is not None
+        server.add_record(Record(ws.request.path, messages, exc.code, exc.reason))
+
+
+def _native_handler(spec: Handler, server: TrioServer) -> driver.Handler:
+    name, params = spec.name, spec.params
+
+    async def handle(ws: driver.Connection) -> None:
+        if name == "echo":
+            async for message in ws:
+                await ws.send(message)
+        elif name == "hold":
+            await _hold(ws, server, [])
+        elif name == "close":
+            await ws.close(params.get("code", 1000), params.get("reason", ""))
+            await _hold(ws, server, [])
+        elif name == "report":
+            request = ws.request
+            assert request is not None
+            report = {
+                "path": request.path,
+                "headers": [[name, value] for name, value in request.headers],
+                "subprotocol": ws.subprotocol,
+            }
+            await ws.send(json.dumps(report))
+            await _hold(ws, server, [])
+        elif name == "send":
+            for message in params.get("messages", []):
+                await ws.send(message)
+            if params.get("close_code") is not None:
+                await ws.close(params["close_code"], params.get("close_reason", ""))
+            await _hold(ws, server, [])
+        elif name == "raise":
+            raise RuntimeError("handler failed")
+        else:
+            assert name == "stall"
+            with trio.move_on_after(STALL_LIMIT):
+                while ws.state is not State.CLOSED:
+                    await trio.sleep(0.01)
+
+    return handle
+
+
+def _native_process_request(process_request: ProcessRequest) -> driver.ProcessRequest:
+    async def native(ws: driver.Connection, request: Request) -> Response | None:
+        return process_request(request)
+
+    return native
+
+
+class TrioDriver(Driver):
+    name = "trio"
+    anyio_backend = "trio"
+
+    @asynccontextmanager
+    async def connect(self, url: str, **options: Any) -> AsyncIterator[Conn]:
+        async with driver.connect(url, **options) as ws:
+            yield TrioConn(ws)
+
+    @asynccontextmanager
+    async def serve(self, handler: str | Handler, **options: Any) -> AsyncIterator[Server]:
+        server = TrioServer("wss" if options.get("ssl") else "ws")
+        process_request = options.pop("process_request", None)
+        if process_request is not None:
+            options["process_request"] = _native_process_request(process_request)
+        host = options.pop("host", "127.0.0.1")
+        port = options.pop("port", 0)
+        native_handler = _native_handler(as_handler(handler), server)
+        async with driver.serve(native_handler, host, port, **options) as native:
+            server.native = native
+            yield server
+
+
+def make_driver() -> Driver:
+    return TrioDriver()
