@@ -409,10 +409,8 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
 
     ``client_max_window_bits=None`` is offered as the value-less
     ``client_max_window_bits``: sansws compresses with any window the server
-    picks, 8 bits included.
-
-    Raises:
-        ValueError: No settings were given.
+    picks, 8 bits included. Without settings, one offer with the defaults
+    (``PerMessageDeflate()``) is made.
     """
 
     name = NAME
