@@ -50,7 +50,9 @@ def open_connection(config: int) -> ClientConnection | ServerConnection:
         client.data_to_send()
         extensions = ""
         if settings is not None:
-            params = "; server_no_context_takeover; client_no_context_takeover" if config & 8 else ""
+            params = (
+                "; server_no_context_takeover; client_no_context_takeover" if config & 8 else ""
+            )
             if config & 16:
                 params += "; server_max_window_bits=8; client_max_window_bits=8"
             extensions = f"Sec-WebSocket-Extensions: permessage-deflate{params}\r\n"

@@ -61,7 +61,8 @@ def fuzz_server(data: bytes, config: int) -> None:
         status = check_http_response(head + b"\r\n\r\n")
         assert status == 101 or 400 <= status < 500, status
         if status == 101:
-            assert request is not None and request.error is None
+            assert request is not None
+            assert request.error is None
             # Frames the client sent early were processed by accept(): they
             # may have closed the connection already, cleanly or not.
             check_output(frames, client=False)
@@ -122,7 +123,8 @@ SEEDS = [
     b"\x28" + REQUEST + b"Content-Length: 5\r\n\r\nhello",
     b"\x01" + SWITCHING + b"\r\n\x81\x05hello",
     b"\x03" + SWITCHING + b"Sec-WebSocket-Extensions: permessage-deflate; "
-    b"server_no_context_takeover; client_max_window_bits=9\r\n\r\n\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00",
+    b"server_no_context_takeover; client_max_window_bits=9\r\n\r\n"
+    b"\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00",
     b"\x01HTTP/1.1 100 Continue\r\n\r\n" + SWITCHING + b"\r\n",
     b"\x09HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
     b"\x01HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found",
