@@ -89,8 +89,11 @@ def wsproto_case(compressed: bool) -> Callable[[], object]:
     def open_one() -> object:
         client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         server = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
-        client_ext = [wsproto.extensions.PerMessageDeflate()] if compressed else []
-        server_ext = [wsproto.extensions.PerMessageDeflate()] if compressed else []
+        client_ext: list[wsproto.extensions.Extension] = []
+        server_ext: list[wsproto.extensions.Extension] = []
+        if compressed:
+            client_ext.append(wsproto.extensions.PerMessageDeflate())
+            server_ext.append(wsproto.extensions.PerMessageDeflate())
         server.receive_data(
             client.send(wsproto.events.Request(host="localhost", target="/", extensions=client_ext))
         )

@@ -220,7 +220,7 @@ def websockets_protocol(client: bool, compressed: bool = False) -> websockets.pr
 
 def wsproto_connection(client: bool, compressed: bool = False) -> wsproto.connection.Connection:
     role = wsproto.connection.ConnectionType
-    extensions = []
+    extensions: list[wsproto.extensions.Extension] = []
     if compressed:
         # wsproto compresses at zlib's default level and memory level (6, 8).
         extension = wsproto.extensions.PerMessageDeflate()

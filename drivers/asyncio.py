@@ -66,7 +66,7 @@ from typing import Any, Generic, TypeVar
 
 from sansws.connection import DEFAULT_USER_AGENT, State
 from sansws.connection import ServerConnection as _ServerConnection
-from sansws.endpoint import Endpoint, Progress, Response, is_message
+from sansws.endpoint import Endpoint, EndpointAttributes, Progress, Response, is_message
 from sansws.errors import (
     CloseTimeout,
     ConnectionClosed,
@@ -85,7 +85,7 @@ from sansws.errors import (
     WebSocketError,
     WebSocketTimeout,
 )
-from sansws.events import Accepted, Rejected, Request
+from sansws.events import Request
 from sansws.headers import Headers, HeadersLike
 from sansws.session import Attempt, ClientSession, Target
 
@@ -196,7 +196,7 @@ class _Protocol(asyncio.Protocol):
         self._connection._resume_writing()
 
 
-class Connection:
+class Connection(EndpointAttributes):
     """A WebSocket connection, client or server side.
 
     Obtained from :func:`connect` or passed to a :func:`serve` handler; not
@@ -241,54 +241,6 @@ class Connection:
         return f"<sansws.drivers.asyncio.Connection {role} {self.state.name}>"
 
     # ------------------------------------------------------------------ attributes
-
-    @property
-    def state(self) -> State:
-        """The connection's :class:`~sansws.State`."""
-        return self._connection.state
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol in use, if any."""
-        return self._connection.subprotocol
-
-    @property
-    def request(self) -> Request | None:
-        """The opening handshake's request (sent by a client, received by a
-        server)."""
-        return self._connection.request
-
-    @property
-    def response(self) -> Accepted | Rejected | None:
-        """The opening handshake's response, once there is one."""
-        return self._connection.response
-
-    @property
-    def request_headers(self) -> Headers | None:
-        """The opening handshake's request headers."""
-        return self._connection.request_headers
-
-    @property
-    def response_headers(self) -> Headers | None:
-        """The opening handshake's response headers."""
-        return self._connection.response_headers
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code once the connection is closed (1006 if it ended
-        without a Close frame), else ``None``."""
-        return self._connection.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason once the connection is closed, else ``None``."""
-        return self._connection.close_reason
-
-    @property
-    def latency(self) -> float:
-        """Round-trip time of the last answered Ping (an application or a
-        keepalive one), in seconds; 0 until one was answered."""
-        return self._endpoint.latency
 
     @property
     def local_address(self) -> Any:

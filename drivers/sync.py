@@ -44,7 +44,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from sansws.connection import DEFAULT_USER_AGENT, ServerConnection, State
-from sansws.endpoint import READ_SIZE, Endpoint, Progress, Response, is_message
+from sansws.endpoint import READ_SIZE, Endpoint, EndpointAttributes, Progress, Response, is_message
 from sansws.errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -56,7 +56,7 @@ from sansws.errors import (
     WebSocketError,
 )
 from sansws.events import Request
-from sansws.headers import Headers, HeadersLike
+from sansws.headers import HeadersLike
 from sansws.session import Attempt, ClientSession
 
 from ._sync_net import (
@@ -127,7 +127,7 @@ class PingWaiter:
         raise endpoint.connection.closed_error()
 
 
-class Connection:
+class Connection(EndpointAttributes):
     """One WebSocket connection, client or server side.
 
     Every method may be called from any thread. Several threads may wait at
@@ -169,52 +169,6 @@ class Connection:
             self.local_address = self.remote_address = None
 
     # ------------------------------------------------------------ attributes
-
-    @property
-    def state(self) -> State:
-        """The connection's :class:`~sansws.State`."""
-        return self._endpoint.connection.state
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol in use, if any."""
-        return self._endpoint.connection.subprotocol
-
-    @property
-    def request(self) -> Request | None:
-        """The opening handshake's request (path and headers)."""
-        return self._endpoint.connection.request
-
-    @property
-    def response(self) -> Any:
-        """The opening handshake's response: :class:`~sansws.events.Accepted`."""
-        return self._endpoint.connection.response
-
-    @property
-    def request_headers(self) -> Headers | None:
-        """The opening handshake's request headers."""
-        return self._endpoint.connection.request_headers
-
-    @property
-    def response_headers(self) -> Headers | None:
-        """The opening handshake's response headers."""
-        return self._endpoint.connection.response_headers
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code, once the connection is closed."""
-        return self._endpoint.connection.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason, once the connection is closed."""
-        return self._endpoint.connection.close_reason
-
-    @property
-    def latency(self) -> float:
-        """Round-trip time of the last answered Ping, in seconds (0 until one
-        was answered)."""
-        return self._endpoint.latency
 
     # ------------------------------------------------------------ receiving
 

@@ -17,16 +17,18 @@
 
 Every protocol decision (framing, handshakes, redirects, keepalive, every
 timeout and limit) is made by the sans-I/O core; this module only moves
-bytes and decides how to wait. Each connection owns a nursery that runs
-three tasks for as long as the connection lives:
+bytes and decides how to wait. Each connection runs its tasks in a nursery
+owned by the block that created it, for as long as the connection lives:
 
 * a *reader* feeding received bytes to the core (it stops reading while the
-  application's queue is full);
-* a *writer*, the only task that writes to the stream, so that application
-  calls never write themselves and a cancelled call never leaves half a
-  frame on the wire;
-* a *timer* calling the core back at its next deadline (keepalive, ping
-  timeout, close timeout).
+  application's queue is full) and, on a plain socket, calling the core
+  back at its next deadline (keepalive, ping timeout, close timeout) by
+  interrupting its read, which loses nothing there;
+* a *writer* for the bytes that cannot be written at once (application
+  calls only ever write with a non-blocking write, which cannot be cancelled
+  half-way, so a cancelled call never leaves half a frame on the wire);
+* over TLS only, a *timer* for the core's deadlines, since interrupting a
+  read of a TLS stream could lose bytes the TLS layer owes its peer.
 
 Cancellation: every ``await`` in this module is a checkpoint. A cancelled
 ``recv()`` loses no message; a cancelled ``send()`` queued either the whole
@@ -53,12 +55,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 import contextlib
 import logging
 import math
+import os
 import ssl as ssl_module
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
 
-from sansws.connection import DEFAULT_USER_AGENT, ServerConnection, State
-from sansws.endpoint import READ_SIZE, Endpoint, Progress, Response, is_message
+from sansws.connection import DEFAULT_USER_AGENT, ClientConnection, ServerConnection, State
+from sansws.endpoint import READ_SIZE, Endpoint, EndpointAttributes, Progress, Response, is_message
 from sansws.errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -73,8 +76,8 @@ from sansws.errors import (
     RedirectError,
     WebSocketError,
 )
-from sansws.events import Accepted, Rejected, Request
-from sansws.headers import Headers, HeadersLike
+from sansws.events import Request
+from sansws.headers import HeadersLike
 from sansws.session import Attempt, ClientSession
 
 __all__ = [
@@ -83,12 +86,14 @@ __all__ = [
     "ConnectionClosedError",
     "ConnectionClosedOK",
     "HandshakeError",
+    "Handler",
     "InvalidState",
     "InvalidStatus",
     "InvalidURI",
     "OpenTimeout",
     "PayloadTooBig",
     "PingWaiter",
+    "ProcessRequest",
     "ProtocolError",
     "RedirectError",
     "Request",
@@ -103,7 +108,10 @@ server_logger = logging.getLogger("sansws.server")
 
 Message = str | bytes
 Data = str | bytes | bytearray | memoryview
+#: A server's handler: ``async def handler(ws: Connection) -> None``.
 Handler = Callable[["Connection"], Awaitable[None]]
+#: A server's ``process_request`` hook: ``async def process_request(ws,
+#: request) -> Response | None``.
 ProcessRequest = Callable[["Connection", Request], Awaitable[Response | None]]
 
 _INF = math.inf
@@ -155,7 +163,7 @@ class PingWaiter:
         self._event.set()
 
 
-class Connection:
+class Connection(EndpointAttributes):
     """A WebSocket connection, client or server side.
 
     Clients get one from :func:`connect`; servers pass one to their handler.
@@ -165,14 +173,17 @@ class Connection:
     """
 
     def __init__(self, stream: trio.abc.Stream, endpoint: Endpoint, *, write_limit: int) -> None:
-        if write_limit < 0:
-            raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
         self._stream = stream
         self._endpoint = endpoint
         self._write_limit = write_limit
         self.local_address, self.remote_address = _addresses(stream)
         # Outgoing bytes the writer has not finished writing, and their size.
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
+        # The socket to write to directly, when there is no TLS layer (and
+        # on POSIX, where a socket is a file descriptor).
+        self._socket = (
+            stream.socket if isinstance(stream, trio.SocketStream) and os.name == "posix" else None
+        )
         self._buffered = 0
         self._write_scope: trio.CancelScope | None = None
         # The core asked to close the transport; the writer then has until
@@ -183,7 +194,6 @@ class Connection:
         self._seen_closed = False
         self._fragmenting = False
         self._stopped = False
-        self._task_scopes: list[trio.CancelScope] = []
         self._timer_scope: trio.CancelScope | None = None
         self._timer_deadline = _INF
         self._pings: dict[bytes, PingWaiter] = {}
@@ -194,55 +204,6 @@ class Connection:
         self._writer_wakeup = trio.lowlevel.ParkingLot()
         self._reader_wakeup = trio.lowlevel.ParkingLot()
         self._transport_closed = trio.Event()
-
-    # ------------------------------------------------------------------ attributes
-
-    @property
-    def state(self) -> State:
-        """The connection's :class:`~sansws.State`."""
-        return self._endpoint.connection.state
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The negotiated subprotocol, if any."""
-        return self._endpoint.connection.subprotocol
-
-    @property
-    def request(self) -> Request | None:
-        """The opening handshake's request (path and headers)."""
-        return self._endpoint.connection.request
-
-    @property
-    def response(self) -> Accepted | Rejected | None:
-        """The opening handshake's response (subprotocol, extensions,
-        headers)."""
-        return self._endpoint.connection.response
-
-    @property
-    def request_headers(self) -> Headers | None:
-        """The opening handshake's request headers."""
-        return self._endpoint.connection.request_headers
-
-    @property
-    def response_headers(self) -> Headers | None:
-        """The opening handshake's response headers."""
-        return self._endpoint.connection.response_headers
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code once the connection is closed, else ``None``."""
-        return self._endpoint.connection.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason once the connection is closed, else ``None``."""
-        return self._endpoint.connection.close_reason
-
-    @property
-    def latency(self) -> float:
-        """Round-trip time of the last answered Ping (keepalive or
-        :meth:`ping`), in seconds; 0 until one was answered."""
-        return self._endpoint.latency
 
     # ------------------------------------------------------------------ receiving
 
@@ -361,6 +322,12 @@ class Connection:
             # be left half-sent, so the connection fails (1011).
             endpoint.abort_fragments()
             self._after(None)
+            aclose = getattr(async_fragments, "aclose", None)
+            if aclose is not None:
+                # Finish the source now rather than when it is collected;
+                # what it raises on the way out matters less than why.
+                with contextlib.suppress(Exception, trio.Cancelled):
+                    await aclose()
             raise
         finally:
             self._fragmenting = False
@@ -444,12 +411,28 @@ class Connection:
     # ------------------------------------------------------------------ the core
 
     def _flush(self) -> None:
-        """Hand what the core queued to the writer."""
-        data = self._endpoint.data_to_send()
-        if data and not self._transport_closed.is_set():
-            self._out.append(data)
-            self._buffered += len(data)
-            self._writer_wakeup.unpark()
+        """Write what the core queued, or hand it to the writer task.
+
+        On a plain socket, bytes are written at once when nothing else is
+        pending: a non-blocking write is synchronous, so it cannot be
+        cancelled half-way, and it saves a task switch per message. What the
+        kernel does not take, and everything while the writer is busy, goes
+        to the writer, in order.
+        """
+        data: bytes | memoryview = self._endpoint.data_to_send()
+        if not data or self._transport_closed.is_set():
+            return
+        if self._socket is not None and not self._out and self._write_scope is None:
+            try:
+                sent = os.write(self._socket.fileno(), data)
+            except OSError:
+                sent = 0  # would block, or broken: the writer finds out which
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self._out.append(data)
+        self._buffered += len(data)
+        self._writer_wakeup.unpark()
 
     def _after(self, progress: Progress | None) -> None:
         """Act on what a call into the endpoint changed: arm the timers it
@@ -483,7 +466,7 @@ class Connection:
 
     def _wake(self, progress: Progress) -> None:
         if progress.messages:
-            self._message_waiters.unpark()
+            self._message_waiters.unpark(count=self._endpoint.queued_messages)
         for payload, latency in progress.pongs:
             waiter = self._pings.pop(payload, None)
             if waiter is not None:
@@ -495,89 +478,116 @@ class Connection:
         if close_timeout is not None:
             self._close_deadline = trio.current_time() + close_timeout
         if self._write_scope is not None:
-            # A write is still blocked: the peer is not reading, so it will
-            # not read what is left either. Close without waiting.
-            self._write_scope.cancel()
+            if self._endpoint.connection.closed_error().clean:
+                # The peer took part in the close handshake: let it read the
+                # rest (our Close frame is last), until close_timeout.
+                self._write_scope.deadline = self._close_deadline
+            else:
+                # The connection failed while a write is blocked: a peer
+                # that does not read will not read the rest either.
+                self._write_scope.cancel()
         self._writer_wakeup.unpark_all()
         self._reader_wakeup.unpark_all()
 
     # ------------------------------------------------------------------ tasks
 
     def _start(self, nursery: trio.Nursery) -> None:
-        """Start the reader, writer and timer tasks in ``nursery``."""
+        """Start the connection's tasks in ``nursery``."""
         nursery.start_soon(self._read_loop)
         nursery.start_soon(self._write_loop)
-        nursery.start_soon(self._timer_loop)
+        if self._socket is None:
+            # Over TLS, a read interrupted at a deadline could lose bytes the
+            # TLS layer owes its peer: the timers get a task of their own.
+            nursery.start_soon(self._timer_loop)
         self._after(None)
 
-    @contextlib.contextmanager
-    def _task_scope(self) -> Iterator[None]:
-        with trio.CancelScope() as scope:
-            if self._stopped:
-                scope.cancel()
-            self._task_scopes.append(scope)
-            yield
-
     def _stop_tasks(self) -> None:
+        """Make the connection's tasks return."""
         self._stopped = True
-        for scope in self._task_scopes:
-            scope.cancel()
+        for scope in (self._timer_scope, self._write_scope):
+            if scope is not None:
+                scope.cancel()
+        self._reader_wakeup.unpark_all()
+        self._writer_wakeup.unpark_all()
 
     @trio.lowlevel.enable_ki_protection
     async def _read_loop(self) -> None:
+        """Feed received bytes to the core; on a plain socket, where a read
+        interrupted at a deadline loses nothing, also call the core back at
+        its deadlines (keepalive, ping and close timeouts)."""
+        endpoint = self._endpoint
+        timers = self._socket is not None
+        while not (self._closing or self._stopped):
+            end_of_stream = False
+            with trio.CancelScope(deadline=self._timer_deadline if timers else _INF) as scope:
+                if timers:
+                    self._timer_scope = scope
+                end_of_stream = await self._read()
+            if timers:
+                self._timer_scope = None
+            if end_of_stream:
+                return
+            if scope.cancelled_caught and not self._stopped:
+                self._after(endpoint.handle_timeout(trio.current_time()))
+
+    async def _read(self) -> bool:
+        """Read until the connection closes (``True`` at the end of the
+        stream) or a deadline cancels the read."""
         endpoint = self._endpoint
         receive_some = self._stream.receive_some
-        with self._task_scope():
-            while not self._closing:
-                if endpoint.reading_paused:
-                    await self._reader_wakeup.park()
-                    continue
-                try:
-                    data = bytes(await receive_some(READ_SIZE))  # the same object if bytes
-                except _TRANSPORT_ERRORS:
-                    data = b""
-                self._after(endpoint.receive_data(data, trio.current_time()))
-                if not data:
-                    break
+        while not (self._closing or self._stopped):
+            if endpoint.reading_paused:
+                await self._reader_wakeup.park()
+                continue
+            try:
+                data = bytes(await receive_some(READ_SIZE))  # the same object if bytes
+            except _TRANSPORT_ERRORS:
+                data = b""
+            self._after(endpoint.receive_data(data, trio.current_time()))
+            if not data:
+                return True
+        return False
 
     @trio.lowlevel.enable_ki_protection
     async def _timer_loop(self) -> None:
+        """Call the core back at its deadlines (over TLS only)."""
         endpoint = self._endpoint
-        with self._task_scope():
-            while True:
-                with trio.CancelScope(deadline=self._timer_deadline) as scope:
-                    self._timer_scope = scope
-                    await trio.sleep_forever()
-                self._timer_scope = None
+        while not self._stopped:
+            with trio.CancelScope(deadline=self._timer_deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            if not self._stopped:
                 self._after(endpoint.handle_timeout(trio.current_time()))
 
     @trio.lowlevel.enable_ki_protection
     async def _write_loop(self) -> None:
+        """Write what could not be written at once, then close the transport
+        when the core says so (or at once when the connection is aborted)."""
         endpoint = self._endpoint
         send_all = self._stream.send_all
         try:
-            with self._task_scope():
-                while True:
-                    out = self._out
-                    if not out:
-                        if self._closing:
-                            break
-                        await self._writer_wakeup.park()
-                        continue
-                    data = out[0] if len(out) == 1 else b"".join(out)
-                    self._out = []
-                    with trio.CancelScope(deadline=self._close_deadline) as scope:
-                        self._write_scope = scope
-                        try:
-                            await send_all(data)
-                        finally:
-                            self._write_scope = None
-                    if scope.cancelled_caught:
-                        self._force_close = True
+            while not self._stopped:
+                out = self._out
+                if not out:
+                    if self._closing:
                         break
-                    self._buffered -= len(data)
-                    if self._buffered <= self._write_limit:
-                        self._send_waiters.unpark_all()
+                    await self._writer_wakeup.park()
+                    continue
+                data = out[0] if len(out) == 1 else b"".join(out)
+                self._out = []
+                with trio.CancelScope(deadline=self._close_deadline) as scope:
+                    self._write_scope = scope
+                    try:
+                        await send_all(data)
+                    finally:
+                        self._write_scope = None
+                if scope.cancelled_caught:
+                    self._force_close = True
+                    break
+                self._buffered -= len(data)
+                if self._buffered <= self._write_limit:
+                    self._send_waiters.unpark_all()
         except _TRANSPORT_ERRORS:
             self._force_close = True
         finally:
@@ -607,6 +617,15 @@ class Connection:
                     await stream.aclose()
         except _TRANSPORT_ERRORS:
             pass
+
+
+def _check_limits(
+    connection: ClientConnection | ServerConnection, max_queue: int | None, write_limit: int
+) -> None:
+    """Refuse invalid limits before any I/O, as the core would later."""
+    Endpoint(connection, max_queue=max_queue)
+    if write_limit < 0:
+        raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
 
 
 def _addresses(stream: trio.abc.Stream) -> tuple[Any, Any]:
@@ -808,6 +827,7 @@ async def connect(
         **connection_options,
     )
     context = _client_tls_context(session, ssl)
+    _check_limits(ClientConnection(session.uri), max_queue, write_limit)
     ws = await _open(session, context, max_queue, write_limit)
     async with _running(ws) as error:
         try:
@@ -1110,9 +1130,7 @@ async def serve(
         **connection_options,
     )
     # Invalid options fail here rather than in every connection.
-    Endpoint(ServerConnection(**connection_options), max_queue=max_queue)
-    if write_limit < 0:
-        raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
+    _check_limits(ServerConnection(**connection_options), max_queue, write_limit)
     listeners = await _open_listeners(host, port, unix_path, backlog)
     server = Server(
         listeners,

@@ -159,7 +159,13 @@ CLOSED: Final = State.CLOSED
 
 # Timer names, in the order handle_timeout checks them.
 _OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER = "open", "close", "pong", "keepalive"
-_TIMER_ORDER = (_OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER)
+_HOLD_TIMER = "hold"
+_TIMER_ORDER = (_HOLD_TIMER, _OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER)
+
+# Longest time input is held for the application to answer the messages
+# before it (see Connection.release_held_input): long enough for a handler
+# to answer, short next to the peer's close timeout.
+_MAX_HOLD = 1.0
 _PENDING = -math.inf
 
 
@@ -274,13 +280,14 @@ class Connection:
         self._msg_tail = b""
 
         #: Opt-in for a layer that queues messages for an application (the
-        #: :class:`~sansws.endpoint.Endpoint` sets it): hold a frame that
-        #: breaks the protocol while messages before it may still be
-        #: answered, so that the answers precede the Close frame. See
-        #: :meth:`release_held_input`. Off by default: the violation then
-        #: fails the connection in the ``receive_data`` call that delivers it.
-        self.defer_violations = False
-        #: With :attr:`defer_violations`: set by that layer while the
+        #: :class:`~sansws.endpoint.Endpoint` sets it): hold a Close frame, or
+        #: a frame that breaks the protocol, while messages before it may
+        #: still be answered, so that the answers precede the Close frame
+        #: that ends the connection. See :meth:`release_held_input`. Off by
+        #: default: such a frame is then acted on in the ``receive_data``
+        #: call that delivers it.
+        self.hold_after_messages = False
+        #: With :attr:`hold_after_messages`: set by that layer while the
         #: application holds messages it has not answered yet.
         self.messages_unanswered = False
         self._held = False
@@ -377,7 +384,9 @@ class Connection:
             if name not in timers or timers[name] > now:
                 continue
             del timers[name]
-            if name == _OPEN_TIMER:
+            if name == _HOLD_TIMER:
+                pass  # held input was released above, as every due timer does
+            elif name == _OPEN_TIMER:
                 if self._state is CONNECTING:
                     self._end(1006, "", OpenTimeout("opening handshake timed out"), events)
             elif name == _CLOSE_TIMER:
@@ -402,6 +411,9 @@ class Connection:
             _CLOSE_TIMER: self.close_timeout,
             _KEEPALIVE_TIMER: self.ping_interval,
             _PONG_TIMER: self.ping_timeout,
+            _HOLD_TIMER: min(_MAX_HOLD, self.close_timeout / 2)
+            if self.close_timeout
+            else _MAX_HOLD,
         }[name]
         assert delay is not None
         return delay
@@ -620,24 +632,26 @@ class Connection:
         return self._held
 
     def release_held_input(self) -> list[Event]:
-        """Process the input held back because it breaks the protocol and
-        arrived while earlier messages were not answered yet: fails the
-        connection as the frame deserves.
+        """Process the input held back while the application answered the
+        messages before it: a Close frame (answered now) or a frame that
+        breaks the protocol (which fails the connection now).
 
-        A frame that breaks the protocol ends the connection, but the
-        messages that came before it are valid and the application may still
-        answer them. With :attr:`defer_violations` set, when one of them was
-        completed by the same :meth:`receive_data` call, or while
-        :attr:`messages_unanswered` is set, the offending frame and
-        everything after it are held, unprocessed, and the connection stays
-        open. They are processed (and the Close
-        frame queued, after whatever the application sent meanwhile) by this
-        method, by the next :meth:`receive_data` call, or by a
-        :meth:`handle_timeout` call that finds a timer due.
+        Either frame ends the connection, but the messages that came before
+        it are valid and the application may still answer them; RFC 6455
+        section 5.5.1 lets an endpoint finish sending before it answers a
+        Close. With :attr:`hold_after_messages` set, when one of those
+        messages was completed by the same :meth:`receive_data` call, or
+        while :attr:`messages_unanswered` is set, the frame and everything
+        after it are held, unprocessed, and the connection stays open. They
+        are processed, after whatever the application sent meanwhile, by this
+        method, by the next :meth:`receive_data` call, or by
+        :meth:`handle_timeout` once a timer is due -- at the latest one second
+        (or half of ``close_timeout``, if shorter) after they arrived.
         """
         if not self._held:
             return []
         self._held = False
+        self._timers.pop(_HOLD_TIMER, None)
         data, self._buf = self._buf, b""
         events: list[Event] = []
         self._releasing = True
@@ -652,15 +666,23 @@ class Connection:
     ) -> None:
         """The frame starting at ``data[pos]`` breaks the protocol: fail, or
         hold it while earlier messages may still be answered."""
+        if not self._hold(data, pos, events):
+            self._fail(code, reason, None, events)
+
+    def _hold(self, data: bytes, pos: int, events: list[Event]) -> bool:
+        """Hold the input from ``data[pos]`` on if messages before it may
+        still be answered (see :meth:`release_held_input`)."""
         if (
-            self.defer_violations
+            self.hold_after_messages
+            and self._state is OPEN  # after our own Close, no answer can follow
             and not self._releasing
             and (self.messages_unanswered or any(type(event) is Message for event in events))
         ):
             self._buf = data[pos:]
             self._held = True
-            return
-        self._fail(code, reason, None, events)
+            self._timers[_HOLD_TIMER] = _PENDING
+            return True
+        return False
 
     def _receive_frames(self, data: bytes, events: list[Event]) -> None:
         if self._buf:
@@ -730,6 +752,8 @@ class Connection:
                     return
                 if end - pos < header + length:
                     break
+                if opcode == _CLOSE and self._hold(data, pos, events):
+                    return
                 start = pos + header
                 pos = start + length
                 payload = data[start:pos]

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 from .connection import Connection, ServerConnection, State
 from .errors import InvalidState, LocalProtocolError
-from .events import Closed, Event, Message, Pong, Request
-from .headers import HeadersLike
+from .events import Accepted, Closed, Event, Message, Pong, Rejected, Request
+from .headers import Headers, HeadersLike
 
-__all__ = ["Endpoint", "Progress", "Response"]
+__all__ = ["Endpoint", "EndpointAttributes", "Progress", "Response"]
 
 #: Bytes a driver asks for per read: large enough for 64 KiB frames in one
 #: call, small enough to keep per-connection memory modest.
@@ -91,8 +91,9 @@ class Endpoint:
             raise ValueError(f"max_queue must be >= 1 or None, not {max_queue!r}")
         self.connection = connection
         # The application answers messages after taking them from the queue:
-        # a protocol violation right after them must wait for those answers.
-        connection.defer_violations = True
+        # a Close or a protocol violation right after them waits for those
+        # answers.
+        connection.hold_after_messages = True
         self.max_queue = max_queue
         self._resume_at = 0 if max_queue is None else max_queue // 4
         self._messages: deque[str | bytes] = deque()
@@ -395,6 +396,61 @@ class Endpoint:
             self.close(1000)
         else:
             self.close(1011, "internal error")
+
+
+class EndpointAttributes:
+    """The attributes every driver's connection object offers, read from its
+    :class:`Endpoint` (``self._endpoint``): drivers inherit them rather than
+    each repeating them."""
+
+    _endpoint: Endpoint
+
+    @property
+    def state(self) -> State:
+        """The connection's :class:`~sansws.State`."""
+        return self._endpoint.connection.state
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, if any."""
+        return self._endpoint.connection.subprotocol
+
+    @property
+    def request(self) -> Request | None:
+        """The opening handshake's request (path and headers)."""
+        return self._endpoint.connection.request
+
+    @property
+    def response(self) -> Accepted | Rejected | None:
+        """The opening handshake's response (subprotocol, extensions,
+        headers)."""
+        return self._endpoint.connection.response
+
+    @property
+    def request_headers(self) -> Headers | None:
+        """The opening handshake's request headers."""
+        return self._endpoint.connection.request_headers
+
+    @property
+    def response_headers(self) -> Headers | None:
+        """The opening handshake's response headers."""
+        return self._endpoint.connection.response_headers
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closed, else ``None``."""
+        return self._endpoint.connection.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason once the connection is closed, else ``None``."""
+        return self._endpoint.connection.close_reason
+
+    @property
+    def latency(self) -> float:
+        """Round-trip time of the last answered Ping (keepalive or the
+        application's), in seconds; 0 until one was answered."""
+        return self._endpoint.latency
 
 
 def is_message(value: object) -> bool:

@@ -31,8 +31,9 @@ Proxies are not supported yet; a proxy would add a step to :class:`Target`
 from __future__ import annotations
 
 import dataclasses
+import os
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,10 @@ class ClientSession:
         extra_headers: Request headers sent on every attempt, except that
             ``Authorization`` and ``Cookie`` are dropped once a redirect
             leaves the original origin.
+        on_redirect: Called as ``on_redirect(status, url)`` each time a
+            redirect is followed, before the next attempt starts, to report
+            progress (command-line tools, logs). Drivers pass it through
+            from ``connect(..., on_redirect=...)``.
         **connection_options: Passed to each
             :class:`~sansws.ClientConnection` (``subprotocols``, ``origin``,
             ``max_message_size``, timers, ...). ``open_timeout`` is set per
@@ -128,6 +133,7 @@ class ClientSession:
         max_redirects: int = 10,
         unix_path: str | None = None,
         extra_headers: HeadersLike = (),
+        on_redirect: Callable[[int, str], None] | None = None,
         **connection_options: Any,
     ) -> None:
         if max_redirects < 0:
@@ -139,11 +145,16 @@ class ClientSession:
         self.max_redirects = max_redirects
         self.unix_path = unix_path
         self.extra_headers = Headers(extra_headers)
+        self.on_redirect = on_redirect
         self.connection_options = connection_options
         self._deadline: float | None = None
         # Validate the options once, before any I/O, by building the first
         # connection's request (an unsafe header raises here).
-        self._build_connection(self.uri, self.extra_headers, None)
+        # The first attempt then uses it: its handshake timer gets the whole
+        # budget, which is what is left when start() runs.
+        self._first: ClientConnection | None = self._build_connection(
+            self.uri, self.extra_headers, open_timeout
+        )
 
     @property
     def deadline(self) -> float | None:
@@ -253,9 +264,12 @@ class ClientSession:
                 (name, value) for name, value in headers if name.lower() not in _CREDENTIAL_HEADERS
             )
         self.check_deadline(now)
-        return self._attempt(
+        next_attempt = self._attempt(
             new_uri, headers, now, hops=attempt.hops + 1, by=(status, str(new_uri)), history=history
         )
+        if self.on_redirect is not None:
+            self.on_redirect(status, str(new_uri))
+        return next_attempt
 
     @staticmethod
     def _resolve(current: WebSocketURI, location: str) -> WebSocketURI:
@@ -279,8 +293,10 @@ class ClientSession:
         by: tuple[int, str] | None,
         history: Sequence[str],
     ) -> Attempt:
-        remaining = None if self._deadline is None else max(self._deadline - now, 1e-9)
-        connection = self._build_connection(uri, headers, remaining)
+        connection, self._first = self._first, None
+        if connection is None or hops:
+            remaining = None if self._deadline is None else max(self._deadline - now, 1e-9)
+            connection = self._build_connection(uri, headers, remaining)
         # Arm the handshake timer now, not when the transport is up, so that it
         # ends at the session's deadline however long DNS, TCP and TLS took.
         connection.handle_timeout(now)
@@ -306,7 +322,9 @@ class ClientSession:
 def failure_summary(error: BaseException) -> str:
     """One line describing why opening a connection failed, for command-line
     tools and logs: the status and Location of a refused redirect, the status
-    and the start of the body of a rejection, or the error itself."""
+    and the start of the body of a rejection, or the error itself, with DNS,
+    TCP and TLS errors in words (``Connection refused (...)``,
+    ``TLS certificate verification failed: ...``) rather than errno numbers."""
     if isinstance(error, RedirectError):
         return str(error)
     if isinstance(error, InvalidStatus):
@@ -315,4 +333,23 @@ def failure_summary(error: BaseException) -> str:
         return f"server rejected the connection: HTTP {error.status}" + (
             f": {snippet}" if snippet else ""
         )
-    return str(error) or type(error).__name__
+    if isinstance(error, OSError) and not isinstance(error, WebSocketError):
+        return _transport_failure(error)
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _transport_failure(error: OSError) -> str:
+    text = " ".join(str(error.strerror or error).split()) or type(error).__name__
+    # Duck-typed so that the core need not import ssl (which imports socket).
+    if any(cls.__module__ == "ssl" for cls in type(error).__mro__):
+        verify_message = getattr(error, "verify_message", None)
+        if verify_message:
+            return f"TLS certificate verification failed: {verify_message}"
+        return f"TLS failed: {text}"
+    if isinstance(error.errno, int) and error.errno > 0:
+        # asyncio reports "Connect call failed (address)" with only the errno
+        # saying why.
+        name = os.strerror(error.errno)
+        if name.lower() not in text.lower():
+            return f"{name} ({text})"
+    return text

@@ -122,11 +122,57 @@ def test_messages_received_before_the_close_are_delivered_before_the_error() -> 
     server.send_text("last words")
     server.close(1000, "bye")
     progress = server_sends(endpoint, server)
-    assert progress.closed
+    # The Close waits until the application has taken the message before it.
+    assert progress.messages
+    assert not progress.closed
     assert endpoint.next_message() == "last words"
     with pytest.raises(ConnectionClosedOK) as info:
         endpoint.next_message()
     assert (info.value.code, info.value.reason) == (1000, "bye")
+    assert endpoint.closed
+
+
+def test_an_answer_to_the_last_message_goes_out_before_the_close_reply() -> None:
+    # RFC 6455 section 5.5.1 lets an endpoint finish sending before it
+    # answers a Close: a reply to a message that arrived with the peer's
+    # Close is not refused.
+    endpoint, server = pair()
+    server.send_text("question")
+    server.close(1000)
+    server_sends(endpoint, server)
+    assert endpoint.next_message() == "question"
+    endpoint.send("answer")  # the connection is still open
+    with pytest.raises(ConnectionClosedOK):
+        endpoint.next_message()  # asking for more answers the Close
+    events = frames_at_server(endpoint, server)
+    assert events == [Message("answer"), Closed(1000, "", clean=True)]
+
+
+def test_a_held_close_is_answered_within_a_second_if_the_application_never_asks() -> None:
+    endpoint, server = pair()
+    server.send_text("ignored")
+    server.close(1000)
+    endpoint.receive_data(server.data_to_send(), 10.0)
+    assert endpoint.connection.holding
+    assert endpoint.next_deadline() == 11.0  # armed by the receive's own tick
+    assert not endpoint.handle_timeout(10.999).closed
+    assert endpoint.handle_timeout(11.0).closed
+    assert endpoint.next_message() == "ignored"  # still delivered
+    events = frames_at_server(endpoint, server)
+    assert events == [Closed(1000, "", clean=True)]
+
+
+def test_the_hold_is_shorter_than_half_a_short_close_timeout() -> None:
+    client = ClientConnection("ws://example.com/", ping_interval=None, close_timeout=0.5)
+    server = ServerConnection(ping_interval=None)
+    server.receive_data(client.data_to_send())
+    server.accept()
+    endpoint = Endpoint(client)
+    endpoint.receive_data(server.data_to_send(), 0.0)
+    server.send_text("x")
+    server.close(1000)
+    endpoint.receive_data(server.data_to_send(), 3.0)
+    assert endpoint.next_deadline() == 3.25
 
 
 def test_an_abnormal_end_raises_connection_closed_error() -> None:

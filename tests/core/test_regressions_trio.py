@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sansws.connection import ServerConnection, State
-from sansws.endpoint import Endpoint
+from sansws.endpoint import Endpoint, EndpointAttributes
 from sansws.errors import ConnectionClosedError, ProtocolError
-from sansws.events import Request
+from sansws.events import Accepted, Request
 
 
 def _client_frame(opcode: int, payload: bytes) -> bytes:
@@ -124,14 +124,14 @@ def test_held_input_is_processed_when_more_bytes_arrive_or_at_end_of_stream() ->
 
 def test_held_input_is_processed_when_a_timer_is_due() -> None:
     # An application that never asks for the next message still sees the
-    # connection fail, at the latest at its next timer (here keepalive).
+    # connection fail, at the latest one second after the bad frame arrived.
     endpoint = _open_server(max_queue=16)
     endpoint.connection.handle_timeout(0.0)  # arms keepalive at 20 s
     endpoint.receive_data(_client_frame(0x1, b"a") + RSV2_TEXT, 1.0)
     assert endpoint.connection.holding
-    endpoint.handle_timeout(5.0)
+    endpoint.handle_timeout(1.999)
     assert endpoint.connection.holding
-    endpoint.handle_timeout(20.0)
+    endpoint.handle_timeout(2.0)
     assert endpoint.closed
     assert endpoint.connection.close_code == 1002
     assert endpoint.connection.release_held_input() == []
@@ -147,3 +147,24 @@ def test_the_closed_error_says_why_sansws_ended_the_connection() -> None:
     assert isinstance(caught.value.__cause__, ProtocolError)
     assert caught.value.__cause__.code == 1002
     assert endpoint.connection.close_error is caught.value.__cause__
+
+
+def test_endpoint_attributes_read_the_connection_and_the_endpoint() -> None:
+    # The attributes every driver's connection offers, in one place.
+    class DriverConnection(EndpointAttributes):
+        def __init__(self, endpoint: Endpoint) -> None:
+            self._endpoint = endpoint
+
+    endpoint = _open_server(max_queue=16)
+    ws = DriverConnection(endpoint)
+    assert ws.state is State.OPEN
+    assert ws.subprotocol is None
+    assert ws.request is endpoint.connection.request
+    assert ws.request_headers is not None
+    assert ws.request_headers["Sec-WebSocket-Version"] == "13"
+    assert isinstance(ws.response, Accepted)
+    assert ws.response_headers is not None
+    assert ws.response_headers["Upgrade"].lower() == "websocket"
+    assert (ws.close_code, ws.close_reason, ws.latency) == (None, None, 0.0)
+    endpoint.receive_data(_client_frame(0x8, b"\x03\xe8bye"), 1.0)
+    assert (ws.state, ws.close_code, ws.close_reason) == (State.CLOSED, 1000, "bye")

@@ -4,11 +4,16 @@ without I/O (DESIGN.md: redirect rules live here and nowhere else)."""
 from __future__ import annotations
 
 import base64
+import errno
+import os
+import ssl
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from sansws import ServerConnection, State
+import sansws.session
+from sansws import ClientConnection, ServerConnection, State
 from sansws.errors import (
     InvalidStatus,
     InvalidURI,
@@ -138,6 +143,26 @@ def test_each_redirect_status_is_followed(status: int) -> None:
     assert nxt.hops == 1
     answer(nxt, accept)
     assert session.outcome(nxt, 0.0) is None
+
+
+def test_on_redirect_reports_each_followed_hop_before_its_attempt() -> None:
+    hops: list[tuple[int, str]] = []
+    session = ClientSession("ws://a.example/0", on_redirect=lambda *hop: hops.append(hop))
+    first = session.start(0.0)
+    second = follow(session, first, redirect(301, "/1"))
+    assert hops == [(301, "ws://a.example/1")]
+    follow(session, second, redirect(307, "ws://b.example:8080/2?q"))
+    assert hops == [(301, "ws://a.example/1"), (307, "ws://b.example:8080/2?q")]
+
+
+def test_on_redirect_is_not_called_for_a_refused_redirect() -> None:
+    hops: list[tuple[int, str]] = []
+    session = ClientSession("ws://a.example/x", on_redirect=lambda *hop: hops.append(hop))
+    attempt = session.start(0.0)
+    answer(attempt, redirect(302, "/x"))
+    with pytest.raises(RedirectError, match="loop"):
+        session.outcome(attempt, 0.0)
+    assert hops == []
 
 
 @pytest.mark.parametrize("status", [300, 304, 305, 400, 401, 404, 500, 503])
@@ -358,7 +383,58 @@ def test_failure_summary_describes_each_kind_of_failure() -> None:
     assert failure_summary(InvalidStatus(500, headers=Headers())) == (
         "server rejected the connection: HTTP 500"
     )
-    assert failure_summary(ConnectionRefusedError(111, "Connection refused")) == (
-        "[Errno 111] Connection refused"
-    )
     assert failure_summary(TimeoutError()) == "TimeoutError"
+    assert failure_summary(OpenTimeout("timed out opening ws://a/ after 3 seconds")) == (
+        "timed out opening ws://a/ after 3 seconds"
+    )
+
+
+def test_failure_summary_names_a_transport_error_in_words() -> None:
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 1)")
+    assert failure_summary(refused) == (
+        f"{os.strerror(errno.ECONNREFUSED)} (Connect call failed ('127.0.0.1', 1))"
+    )
+    already_worded = ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
+    assert failure_summary(already_worded) == os.strerror(errno.ECONNREFUSED)
+    # A resolver error carries a negative code and its own message.
+    assert failure_summary(OSError(-2, "Name or service not known")) == (
+        "Name or service not known"
+    )
+    assert failure_summary(OSError("Multiple exceptions:\n one,\n two")) == (
+        "Multiple exceptions: one, two"
+    )
+
+
+def test_failure_summary_names_tls_failures() -> None:
+    unverified = ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
+    )
+    unverified.verify_message = "self-signed certificate"
+    assert failure_summary(unverified) == (
+        "TLS certificate verification failed: self-signed certificate"
+    )
+    # ssl's errno is a library code, not an OS one: no strerror() for it.
+    garbled = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    assert (
+        failure_summary(garbled) == "TLS failed: [SSL: WRONG_VERSION_NUMBER] wrong version number"
+    )
+
+
+def test_each_attempt_builds_exactly_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Options are validated by building the first attempt's connection up
+    # front; no connection is built only to be thrown away.
+    built: list[object] = []
+    real = sansws.session.ClientConnection
+
+    def counting(*args: Any, **kwargs: Any) -> ClientConnection:
+        connection = real(*args, **kwargs)
+        built.append(connection)
+        return connection
+
+    monkeypatch.setattr(sansws.session, "ClientConnection", counting)
+    session = ClientSession("ws://a.example/", open_timeout=4.0)
+    attempt = session.start(10.0)
+    assert built == [attempt.connection]
+    assert attempt.connection.next_deadline() == pytest.approx(14.0)
+    follow(session, attempt, redirect(302, "/b"), now=11.0)
+    assert len(built) == 2

@@ -27,7 +27,7 @@ from sansws.drivers.trio import (
 )
 from trio_peers import handshake, raw_server, read_events, run, silent, silent_after_handshake
 
-from sansws.connection import State
+from sansws.connection import ClientConnection, State
 from sansws.events import Closed, Message, Ping
 
 # ---------------------------------------------------------------- recv
@@ -442,5 +442,99 @@ def test_keepalive_pings_measure_the_latency() -> None:
                 while ws.latency == 0:
                     await trio.sleep(0.01)
             assert 0 < ws.latency < 1
+
+    run(body)
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_concurrent_recv_calls_each_take_one_of_the_messages_that_arrive_together() -> None:
+    async def two_at_once(stream: trio.SocketStream) -> None:
+        conn, _ = await handshake(stream)
+        conn.send_text("a")
+        conn.send_text("b")
+        await stream.send_all(conn.data_to_send())  # in one write
+        await read_events(stream, conn)
+
+    async def body() -> None:
+        received: list[str | bytes] = []
+
+        async def receive(ws: Connection) -> None:
+            received.append(await ws.recv())
+
+        async with raw_server(two_at_once) as port, connect(f"ws://127.0.0.1:{port}/") as ws:
+            with trio.fail_after(5):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(receive, ws)
+                    nursery.start_soon(receive, ws)
+        assert sorted(received) == ["a", "b"]
+
+    run(body)
+
+
+def test_a_clean_close_lets_a_large_write_in_progress_finish() -> None:
+    # The client sends its Close while the server is still writing a large
+    # message the client reads slowly: the server's Close reply comes after
+    # the message, and the close is clean on both sides.
+    size = 8 << 20
+
+    async def handler(ws: Connection) -> None:
+        await ws.send(b"\x07" * size)
+        await _hold(ws)
+
+    async def body() -> None:
+        async with serve(handler, close_timeout=30) as server:
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                conn = ClientConnection(f"ws://127.0.0.1:{server.port}/", max_message_size=None)
+                await stream.send_all(conn.data_to_send())
+                events = conn.receive_data(await stream.receive_some(65536))
+                conn.close(1000)
+                await stream.send_all(conn.data_to_send())
+                await trio.sleep(0.3)  # the server's write is blocked meanwhile
+                while True:
+                    data = await stream.receive_some(65536)
+                    events.extend(conn.receive_data(data))
+                    if not data:
+                        break
+        messages = [event.data for event in events if isinstance(event, Message)]
+        closed = events[-1]
+        assert isinstance(closed, Closed)
+        assert (closed.code, closed.clean) == (1000, True)
+        assert messages == [b"\x07" * size]
+
+    run(body)
+
+
+def test_a_fragmented_send_cancelled_at_any_moment_sends_all_nothing_or_fails_with_1011() -> None:
+    rng = random.Random(7692)
+    outcomes: set[str] = set()
+
+    async def fragments() -> AsyncIterator[str]:
+        for piece in ("frag", "ment", "ed"):
+            await trio.sleep(0.002)
+            yield piece
+
+    async def body() -> None:
+        async with serve(_echo) as server:
+            for _ in range(30):
+                async with connect(f"ws://127.0.0.1:{server.port}/") as ws:
+                    with trio.move_on_after(rng.uniform(0, 0.01)) as scope:
+                        await ws.send(fragments())
+                    if not scope.cancelled_caught:
+                        outcomes.add("sent")
+                        assert await ws.recv() == "fragmented"
+                    elif ws.state is State.OPEN:
+                        outcomes.add("nothing")  # cancelled before the first fragment
+                        await ws.send("probe")
+                        assert await ws.recv() == "probe"
+                    else:
+                        outcomes.add("failed")
+                        with pytest.raises(ConnectionClosedError) as caught:
+                            await ws.recv()
+                        assert caught.value.code == 1011
+        # The random timings reached at least two of the three outcomes.
+        assert len(outcomes) >= 2
 
     run(body)

@@ -6,6 +6,7 @@ exception, by cancellation, by abort, or by a server's shutdown)."""
 from __future__ import annotations
 
 import logging
+import ssl
 
 import pytest
 import trio
@@ -29,19 +30,42 @@ def _sansws_tasks() -> set[trio.lowlevel.Task]:
     return {task for task in trio_peers.tasks() if task.name.startswith("sansws.")}
 
 
-def test_a_client_runs_a_reader_a_writer_and_a_timer_only_inside_its_block() -> None:
+def test_a_client_runs_a_reader_and_a_writer_only_inside_its_block() -> None:
     async def body() -> None:
         async with raw_server(silent_after_handshake) as port:
             sockets = trio_peers.sockets()
             assert _sansws_tasks() == set()
             async with connect(f"ws://127.0.0.1:{port}/", close_timeout=0.1) as ws:
                 await ws.send("x")
-                assert _names(_sansws_tasks()) == ["_read_loop", "_timer_loop", "_write_loop"]
+                # On a plain socket the reader also runs the timers.
+                assert _names(_sansws_tasks()) == ["_read_loop", "_write_loop"]
             # At once, not eventually: the nursery waited for them.
             assert _sansws_tasks() == set()
             # The peer's side is open until it reads the end of the stream.
             assert trio_peers.sockets() == sockets + 1
             assert ws.state is State.CLOSED
+
+    run(body)
+
+
+def test_over_tls_the_timers_run_in_a_third_task(
+    tls_server_context: ssl.SSLContext, tls_client_context: ssl.SSLContext
+) -> None:
+    async def body() -> None:
+        async with serve(_hold, ssl=tls_server_context) as server:
+            before = trio_peers.tasks()
+            async with connect(f"wss://127.0.0.1:{server.port}/", ssl=tls_client_context) as ws:
+                await ws.send("x")
+                with trio.fail_after(5):
+                    while not server.connections:
+                        await trio.sleep(0.01)
+                # Both sides: reader, writer and timer each; and the handler.
+                assert _names(trio_peers.tasks() - before) == sorted(
+                    ["_handle"] + 2 * ["_read_loop", "_timer_loop", "_write_loop"]
+                )
+            with trio.fail_after(5):
+                while trio_peers.tasks() != before:
+                    await trio.sleep(0.01)
 
     run(body)
 
@@ -114,8 +138,9 @@ def test_server_tasks_end_with_their_connections_and_at_shutdown() -> None:
                 with trio.fail_after(5):
                     while not server.connections:
                         await trio.sleep(0.01)
-                # Per connection: the handler's task and its three.
-                assert len(trio_peers.tasks() - before - listening) == 3 + 4
+                # The client's reader and writer; the server's handler task
+                # and its reader and writer.
+                assert len(trio_peers.tasks() - before - listening) == 2 + 3
             with trio.fail_after(5):
                 while trio_peers.tasks() - before != listening:
                     await trio.sleep(0.01)
@@ -165,3 +190,22 @@ def test_shutdown_closes_with_1001_and_serve_forever_returns(
     with caplog.at_level(logging.ERROR, logger="sansws.server"):
         run(body)
     assert caplog.records == []
+
+
+def test_shutdown_drops_connections_still_in_their_opening_handshake() -> None:
+    async def body() -> None:
+        before = trio_peers.tasks()
+        async with serve(_hold, open_timeout=60) as server:
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                await stream.send_all(b"GET / HTTP/1.1\r\n")  # and nothing more
+                with trio.fail_after(5):
+                    while len(trio_peers.tasks() - before) < 2:  # accept loop + handshake
+                        await trio.sleep(0.01)
+                server.shutdown()
+                with trio.fail_after(5):  # not open_timeout
+                    await server.serve_forever()
+                    assert await stream.receive_some(100) == b""
+        assert trio_peers.tasks() == before
+
+    run(body)

@@ -7,13 +7,13 @@ to either role, with or without compression:
   code from RFC 6455's list once the peer's stream ends;
 * how the stream is cut into reads changes nothing a user can see.
 
-Run more examples with SANSWS_HYPOTHESIS_EXAMPLES=5000.
+The number of examples follows the hypothesis profile (conftest.py):
+``HYPOTHESIS_PROFILE=thorough`` searches much harder.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import tracemalloc
 import zlib
 from typing import Any
@@ -45,12 +45,9 @@ from sansws.events import Event
 from sansws.extensions import PerMessageDeflate
 from sansws.handshake import accept_key
 
-EXAMPLES = int(os.environ.get("SANSWS_HYPOTHESIS_EXAMPLES", "150"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+# The profile's example count (conftest.py), with the health checks that
+# large generated streams would trip turned off.
+FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 compression_settings = st.one_of(
     st.none(),
@@ -295,7 +292,7 @@ def test_well_formed_messages_arrive_intact_however_the_stream_is_cut(
 # ---------------------------------------------------------------- memory
 
 
-@settings(FUZZ, max_examples=max(10, EXAMPLES // 5))
+@settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 4))
 @given(data=st.data(), client_role=st.booleans(), compression=compression_settings)
 def test_memory_while_receiving_stays_bounded_by_the_limits(
     data: st.DataObject, client_role: bool, compression: PerMessageDeflate | None

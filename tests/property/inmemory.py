@@ -1,0 +1,73 @@
+"""Connections opened in memory, and views of their behaviour that two runs
+can compare."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sansws import ClientConnection, Connection, ServerConnection
+from sansws.events import Accepted, Closed, Event, Request
+from sansws.frames import Frame, parse_frame
+
+URL = "ws://example.com/chat"
+
+
+def open_pair(**options: Any) -> tuple[ClientConnection, ServerConnection]:
+    """A client and a server that completed the opening handshake."""
+    client = ClientConnection(URL, **options)
+    server = ServerConnection(**options)
+    [request] = server.receive_data(client.data_to_send())
+    assert isinstance(request, Request)
+    assert request.error is None
+    assert server.accept() == []
+    [accepted] = client.receive_data(server.data_to_send())
+    assert isinstance(accepted, Accepted)
+    return client, server
+
+
+def open_receiver(masked: bool, **options: Any) -> Connection:
+    """An open connection of the role that receives masked (server) or
+    unmasked (client) frames."""
+    client, server = open_pair(**options)
+    return server if masked else client
+
+
+def feed(connection: Connection, chunks: Iterable[bytes]) -> list[Event]:
+    return [event for chunk in chunks for event in connection.receive_data(chunk)]
+
+
+def describe(event: Event) -> object:
+    """An event as a comparable value: exceptions compare by identity, so
+    errors are described by their type and message."""
+    if isinstance(event, Closed):
+        error = event.error
+        return (Closed, event.code, event.reason, event.clean, type(error), str(error))
+    if isinstance(event, Request):
+        error = event.error
+        fields = (event.path, event.headers, event.subprotocols, event.extensions)
+        return (Request, *fields, type(error), str(error))
+    return event
+
+
+def parse_all(data: bytes) -> list[tuple[Frame, bool]]:
+    """Every frame in ``data``, unmasked, with whether it was masked."""
+    frames = []
+    while data:
+        parsed = parse_frame(data)
+        assert parsed is not None, "output ends inside a frame"
+        frame, masked, consumed = parsed
+        frames.append((frame, masked))
+        data = data[consumed:]
+    return frames
+
+
+def outcome(connection: Connection) -> object:
+    """What a connection ended up as, apart from its events."""
+    return (
+        connection.state,
+        connection.close_code,
+        connection.close_reason,
+        type(connection.close_error),
+        connection.should_close_transport,
+    )
