@@ -9,6 +9,10 @@ Three workloads, each with text and binary messages of several sizes:
   masked;
 * produce, server: the same, unmasked.
 
+Each runs once plainly and once with permessage-deflate, every library with
+the same zlib settings (window 15 bits, level 6, memory level 8, context
+takeover).
+
 websockets is measured through its own sans-I/O layer
 (``websockets.server.ServerProtocol`` and ``websockets.client.ClientProtocol``),
 wsproto through ``wsproto.connection.Connection``. Every library gets the same
@@ -38,16 +42,19 @@ from importlib.metadata import version
 from typing import Any
 
 import websockets.client
+import websockets.extensions.permessage_deflate
 import websockets.frames
 import websockets.server
 import websockets.uri
 import wsproto.connection
 import wsproto.events
+import wsproto.extensions
 from websockets.protocol import State as WebsocketsState
 
 import sansws
 import sansws.connection
 from sansws import frames
+from sansws.extensions import PerMessageDeflate
 from sansws.frames import HAS_SPEEDUPS, Frame, Opcode, apply_mask, apply_mask_python
 
 MaskFunction = Callable[[bytes, bytes], bytes]
@@ -64,9 +71,23 @@ WORKLOADS = {
     "parse": "parse: a server receives masked client frames, fed in {read} B reads",
     "client": "produce, client: send + data_to_send(), masked",
     "server": "produce, server: send + data_to_send(), unmasked",
+    "parse-deflate": "parse, compressed: the same with permessage-deflate",
+    "client-deflate": "produce compressed, client: the same with permessage-deflate",
+    "server-deflate": "produce compressed, server: the same with permessage-deflate",
 }
 # Targets: sansws at least this many times the other library's frames/s.
 TARGETS = {"wsproto": 3.0, "websockets": 1.0}
+# With compression, zlib does most of the work in every library: the target is
+# that what sansws does around it costs no more than what the others do.
+DEFLATE_TARGETS = {"wsproto": 1.0, "websockets": 1.0}
+# The same zlib settings for every library.
+DEFLATE_LEVEL, DEFLATE_MEMORY_LEVEL, DEFLATE_WINDOW_BITS = 6, 8, 15
+
+
+def targets(workload: str) -> dict[str, float]:
+    return DEFLATE_TARGETS if workload.endswith("-deflate") else TARGETS
+
+
 MASK_TARGET = 0.5
 
 # One pass over the prepared frames; returns how many messages it handled.
@@ -107,8 +128,17 @@ def frames_per_pass(size: int, settings: Settings) -> int:
     return max(2, min(settings.max_frames, settings.stream_bytes // size))
 
 
-def masked_stream(payload: str | bytes, count: int) -> bytes:
-    """``count`` masked client frames carrying ``payload``."""
+def masked_stream(payload: str | bytes, count: int, compressed: bool = False) -> bytes:
+    """``count`` masked client frames carrying ``payload``, compressed by a
+    sansws client when ``compressed``."""
+    if compressed:
+        client, _ = sansws_pair(compressed=True)
+        for _ in range(count):
+            if isinstance(payload, str):
+                client.send_text(payload)
+            else:
+                client.send_binary(payload)
+        return client.data_to_send()
     if isinstance(payload, str):
         frame = Frame(Opcode.TEXT, payload.encode())
     else:
@@ -133,16 +163,23 @@ _PLAIN: dict[str, Any] = (
 )
 
 
-def sansws_pair() -> tuple[sansws.ClientConnection, sansws.ServerConnection]:
-    """A client and a server connection, both OPEN, without size limits,
-    timers or compression."""
+SANSWS_DEFLATE = PerMessageDeflate(
+    level=DEFLATE_LEVEL, memory_level=DEFLATE_MEMORY_LEVEL, threshold=0
+)
+
+
+def sansws_pair(
+    compressed: bool = False,
+) -> tuple[sansws.ClientConnection, sansws.ServerConnection]:
+    """A client and a server connection, both OPEN, without size limits or
+    timers, with compression only if ``compressed``."""
     options: dict[str, Any] = {
         "max_message_size": None,
         "ping_interval": None,
         "ping_timeout": None,
         "close_timeout": None,
         "open_timeout": None,
-        **_PLAIN,
+        **({"compression": SANSWS_DEFLATE} if compressed else _PLAIN),
     }
     client = sansws.ClientConnection("ws://localhost/", **options)
     server = sansws.ServerConnection(**options)
@@ -151,32 +188,61 @@ def sansws_pair() -> tuple[sansws.ClientConnection, sansws.ServerConnection]:
     server.accept()
     (accepted,) = client.receive_data(server.data_to_send())
     assert isinstance(accepted, sansws.Accepted), accepted
-    assert client.extensions == server.extensions == ()
+    if compressed:
+        assert client.extensions == server.extensions == (("permessage-deflate", ()),)
+    else:
+        assert client.extensions == server.extensions == ()
     return client, server
 
 
-def websockets_protocol(client: bool) -> websockets.protocol.Protocol:
+def websockets_protocol(client: bool, compressed: bool = False) -> websockets.protocol.Protocol:
+    proto: websockets.protocol.Protocol
     if client:
-        return websockets.client.ClientProtocol(
+        proto = websockets.client.ClientProtocol(
             websockets.uri.parse_uri("ws://localhost/"),
             state=WebsocketsState.OPEN,
             max_size=None,
         )
-    return websockets.server.ServerProtocol(state=WebsocketsState.OPEN, max_size=None)
+    else:
+        proto = websockets.server.ServerProtocol(state=WebsocketsState.OPEN, max_size=None)
+    if compressed:
+        proto.extensions = [
+            websockets.extensions.permessage_deflate.PerMessageDeflate(
+                False,
+                False,
+                DEFLATE_WINDOW_BITS,
+                DEFLATE_WINDOW_BITS,
+                {"level": DEFLATE_LEVEL, "memLevel": DEFLATE_MEMORY_LEVEL},
+            )
+        ]
+    return proto
 
 
-def wsproto_connection(client: bool) -> wsproto.connection.Connection:
+def wsproto_connection(client: bool, compressed: bool = False) -> wsproto.connection.Connection:
     role = wsproto.connection.ConnectionType
-    return wsproto.connection.Connection(role.CLIENT if client else role.SERVER)
+    extensions: list[wsproto.extensions.Extension] = []
+    if compressed:
+        # wsproto compresses at zlib's default level and memory level (6, 8).
+        extension = wsproto.extensions.PerMessageDeflate()
+        extension.finalize("permessage-deflate")  # as after a handshake
+        extensions.append(extension)
+    return wsproto.connection.Connection(
+        role.CLIENT if client else role.SERVER, extensions=extensions
+    )
 
 
 # ---------------------------------------------------------------- workloads
 
 
-def parse_passes(payload: str | bytes, count: int, read_size: int) -> dict[str, Pass]:
-    chunks = split(masked_stream(payload, count), read_size)
+def parse_passes(
+    payload: str | bytes, count: int, read_size: int, compressed: bool = False
+) -> dict[str, Pass]:
+    # With compression, each pass feeds the same stream to the same
+    # connection: its first message refers to nothing before it, so the
+    # window left by the previous pass does not matter.
+    chunks = split(masked_stream(payload, count, compressed), read_size)
 
-    _, sansws_server = sansws_pair()
+    _, sansws_server = sansws_pair(compressed)
     receive = sansws_server.receive_data
 
     def sansws_pass() -> int:
@@ -187,7 +253,7 @@ def parse_passes(payload: str | bytes, count: int, read_size: int) -> dict[str, 
 
     # wsproto delivers messages in pieces as they arrive; a message is
     # complete at its message_finished event.
-    wsproto_conn = wsproto_connection(client=False)
+    wsproto_conn = wsproto_connection(client=False, compressed=compressed)
     wsproto_receive = wsproto_conn.receive_data
     wsproto_events = wsproto_conn.events
     wsproto_message = wsproto.events.Message
@@ -203,7 +269,7 @@ def parse_passes(payload: str | bytes, count: int, read_size: int) -> dict[str, 
 
     # websockets' sans-I/O layer yields frames: it neither assembles messages
     # nor decodes text (its I/O layers do), so it does less than the others.
-    ws_proto = websockets_protocol(client=False)
+    ws_proto = websockets_protocol(client=False, compressed=compressed)
     ws_receive = ws_proto.receive_data
     ws_events = ws_proto.events_received
     ws_frame = websockets.frames.Frame
@@ -217,24 +283,26 @@ def parse_passes(payload: str | bytes, count: int, read_size: int) -> dict[str, 
                     n += 1
         return n
 
-    _check_sansws_parse(payload, chunks)
+    _check_sansws_parse(payload, chunks, compressed)
     return {"sansws": sansws_pass, "wsproto": wsproto_pass, "websockets": websockets_pass}
 
 
-def _check_sansws_parse(payload: str | bytes, chunks: Sequence[bytes]) -> None:
+def _check_sansws_parse(payload: str | bytes, chunks: Sequence[bytes], compressed: bool) -> None:
     """Fail loudly if sansws does not deliver the messages it is timed on."""
-    _, server = sansws_pair()
+    _, server = sansws_pair(compressed)
     for chunk in chunks:
         for event in server.receive_data(chunk):
             if not (isinstance(event, sansws.Message) and event.data == payload):
                 raise AssertionError(f"unexpected event {event!r:.200}")
 
 
-def produce_passes(payload: str | bytes, count: int, client: bool) -> dict[str, Pass]:
+def produce_passes(
+    payload: str | bytes, count: int, client: bool, compressed: bool = False
+) -> dict[str, Pass]:
     is_text = isinstance(payload, str)
     loop = range(count)
 
-    conn = sansws_pair()[0 if client else 1]
+    conn = sansws_pair(compressed)[0 if client else 1]
     send = conn.send_text if is_text else conn.send_binary
     data_to_send = conn.data_to_send
 
@@ -244,7 +312,7 @@ def produce_passes(payload: str | bytes, count: int, client: bool) -> dict[str, 
             data_to_send()
         return count
 
-    wsproto_send = wsproto_connection(client).send
+    wsproto_send = wsproto_connection(client, compressed).send
     message = wsproto.events.TextMessage if is_text else wsproto.events.BytesMessage
 
     def wsproto_pass() -> int:
@@ -253,7 +321,7 @@ def produce_passes(payload: str | bytes, count: int, client: bool) -> dict[str, 
         return count
 
     # websockets' send_text takes UTF-8 bytes: encoding is part of the work.
-    ws_proto = websockets_protocol(client)
+    ws_proto = websockets_protocol(client, compressed)
     ws_data_to_send = ws_proto.data_to_send
     if isinstance(payload, str):
         text = payload
@@ -340,7 +408,7 @@ def format_row(row: Row) -> str:
         rate = row.frames_per_s[name]
         cells.append(f"{rate:>12,.0f} {rate * row.size / 1e6:>9,.1f}")
     ratios = []
-    for other, target in TARGETS.items():
+    for other, target in targets(row.workload).items():
         ratio = row.ratio(other)
         ratios.append(f"{ratio:>6.2f}x{' ' if ratio >= target else '!'}")
     return " | ".join(cells) + " | " + " ".join(f"{r:>12}" for r in ratios)
@@ -395,10 +463,12 @@ def run_frames(
             count = frames_per_pass(size, settings)
             for kind in KINDS:
                 payload = make_payload(kind, size, settings.charset)
-                if workload == "parse":
-                    passes = parse_passes(payload, count, settings.read_size)
+                compressed = workload.endswith("-deflate")
+                if workload.startswith("parse"):
+                    passes = parse_passes(payload, count, settings.read_size, compressed)
                 else:
-                    passes = produce_passes(payload, count, client=workload == "client")
+                    client = workload.startswith("client")
+                    passes = produce_passes(payload, count, client, compressed)
                 seconds = measure(passes, count, settings.duration, settings.repeat)
                 row = Row(workload, kind, size, {k: count / v for k, v in seconds.items()})
                 rows.append(row)
@@ -448,7 +518,7 @@ def run_masking(settings: Settings, out: Callable[[str], None]) -> dict[int, dic
 def summary(rows: Sequence[Row], masking: dict[int, dict[str, float]]) -> list[str]:
     missed = []
     for row in rows:
-        for other, target in TARGETS.items():
+        for other, target in targets(row.workload).items():
             if row.ratio(other) < target:
                 missed.append(
                     f"  {row.workload} {row.kind} {human_size(row.size)}: "
@@ -534,7 +604,8 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         out(
             f"best of {settings.repeat} runs of >= {settings.duration} s each; "
             "MB = 1e6 payload bytes; ! marks a ratio below its target "
-            f"({', '.join(f'{t:g}x {n}' for n, t in TARGETS.items())})"
+            f"({', '.join(f'{t:g}x {n}' for n, t in TARGETS.items())}; "
+            f"compressed: {', '.join(f'{t:g}x {n}' for n, t in DEFLATE_TARGETS.items())})"
         )
     with pure_python_sansws(settings.pure_python):
         rows = run_frames(settings, [w for w in WORKLOADS if w in workloads], out)

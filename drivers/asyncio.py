@@ -795,7 +795,8 @@ def connect(
         unix_path: Connect to this Unix socket; ``url`` still gives the Host
             header and the path.
         options: Other options of :class:`sansws.ClientConnection`
-            (``max_header_line``, ``max_headers``, ``max_body_size``, ...).
+            (``compression``, ``max_header_line``, ``max_headers``, ``max_body_size``,
+            ...).
 
     Raises:
         InvalidURI: ``url`` is not a WebSocket URL.
@@ -1053,7 +1054,8 @@ def serve(
         unix_path: Listen on this Unix socket instead of ``host:port``.
         backlog: The listen backlog.
         options: Other options of :class:`sansws.ServerConnection`
-            (``max_header_line``, ``max_headers``, ``max_body_size``, ...).
+            (``compression``, ``max_header_line``, ``max_headers``, ``max_body_size``,
+            ...).
     """
     connection_options = dict(
         subprotocols=subprotocols,

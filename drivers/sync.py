@@ -570,7 +570,8 @@ def connect(
         keepalive_thread: Run keepalive and Pong replies in a background
             thread, even while the application is not calling into the
             connection (joined when it closes).
-        **options: Further options of :class:`sansws.ClientConnection`.
+        **options: Further options of :class:`sansws.ClientConnection`
+            (``compression``, ``max_header_line``, ...).
 
     Raises:
         InvalidStatus: The server refused the handshake.

@@ -799,7 +799,8 @@ async def connect(
         unix_path: Connect to this Unix socket; the URL still gives the Host
             header and the path.
         connection_options: More options of :class:`sansws.ClientConnection`
-            (``max_header_line``, ``max_headers``, ``max_body_size``).
+            (``compression``, ``max_header_line``, ``max_headers``,
+            ``max_body_size``).
 
     Raises:
         InvalidURI: ``url`` is not a WebSocket URL.

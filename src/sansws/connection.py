@@ -88,6 +88,11 @@ from .events import (
     Request,
 )
 from .extensions.base import ClientExtensionFactory, Extension, ServerExtensionFactory
+from .extensions.permessage_deflate import (
+    Compression,
+    client_extension_factories,
+    server_extension_factories,
+)
 from .frames import (
     MAX_CONTROL_PAYLOAD,
     MaskKeySource,
@@ -129,6 +134,9 @@ _NOT_SHORTEST = "frame length not in its shortest encoding"
 # Bytes a server buffers between the request and accept(): a client may send
 # frames without waiting for the response, but not without bound.
 _MAX_EARLY_DATA = 1 << 20
+
+# Pieces of an incoming message shorter than this are merged as they arrive.
+_MERGE_BELOW = 512
 
 
 class State(enum.Enum):
@@ -861,6 +869,12 @@ class Connection:
                 limit = self.max_message_size - self._msg_size
             try:
                 payload = self._extension.decode(payload, self._msg_rsv, final, limit)
+            except PayloadTooBig as exc:
+                max_size = self.max_message_size
+                assert max_size is not None
+                error = PayloadTooBig(self._msg_size + exc.size, max_size)
+                self._fail(1009, f"message too big: more than {max_size} bytes", error, events)
+                return
             except ProtocolError as exc:
                 self._fail(exc.code, exc.reason, exc, events)
                 return
@@ -909,12 +923,21 @@ class Connection:
             if data or final:
                 events.append(MessageChunk(data, final))
         else:
-            self._msg_parts.append(data)
+            parts = self._msg_parts
+            if data:
+                # A peer sending tiny fragments must not make each byte cost
+                # a list slot and an object: small pieces are merged, which
+                # keeps the overhead within a few percent of the payload.
+                if parts and len(data) < _MERGE_BELOW and len(parts[-1]) < _MERGE_BELOW:
+                    parts[-1] += data
+                else:
+                    parts.append(data)
             if final:
-                parts = self._msg_parts
                 joined: str | bytes
                 if len(parts) == 1:
                     joined = parts[0]
+                elif not parts:
+                    joined = "" if self._msg_opcode == _TEXT else b""
                 elif self._msg_opcode == _TEXT:
                     joined = "".join(parts)
                 else:
@@ -1047,6 +1070,11 @@ class ClientConnection(Connection):
             Authorization given here replaces the default one.
         origin: The Origin header, if any.
         extensions: Extension factories to offer.
+        compression: ``"deflate"`` (the default) offers permessage-deflate
+            with default settings, a
+            :class:`~sansws.extensions.PerMessageDeflate` with those
+            settings, ``None`` not at all. Ignored if ``extensions`` holds a
+            permessage-deflate factory. See docs/compression.md.
         user_agent: The User-Agent header (``None`` to send none).
         max_header_line: Longest header line accepted in the response.
         max_headers: Most headers accepted in the response.
@@ -1069,6 +1097,7 @@ class ClientConnection(Connection):
         extra_headers: HeadersLike = (),
         origin: str | None = None,
         extensions: Sequence[ClientExtensionFactory] = (),
+        compression: Compression = "deflate",
         user_agent: str | None = DEFAULT_USER_AGENT,
         max_message_size: int | None = 2**20,
         ping_interval: float | None = 20.0,
@@ -1094,7 +1123,7 @@ class ClientConnection(Connection):
             subprotocols=subprotocols,
             extra_headers=extra_headers,
             origin=origin,
-            extensions=extensions,
+            extensions=client_extension_factories(extensions, compression),
             user_agent=user_agent,
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
@@ -1158,6 +1187,11 @@ class ServerConnection(Connection):
         subprotocols: Subprotocols this server supports; :meth:`accept`
             picks the first one the client offered unless told otherwise.
         extensions: Extension factories to negotiate.
+        compression: ``"deflate"`` (the default) accepts permessage-deflate
+            with default settings (a 4 KiB compression window), a
+            :class:`~sansws.extensions.PerMessageDeflate` with those
+            settings, ``None`` declines it. Ignored if ``extensions`` holds
+            a permessage-deflate factory. See docs/compression.md.
         server_header: The Server header (``None`` to send none).
         max_header_line: Longest header line accepted in the request.
         max_headers: Most headers accepted in the request.
@@ -1176,6 +1210,7 @@ class ServerConnection(Connection):
         *,
         subprotocols: Sequence[str] = (),
         extensions: Sequence[ServerExtensionFactory] = (),
+        compression: Compression = "deflate",
         server_header: str | None = DEFAULT_USER_AGENT,
         max_message_size: int | None = 2**20,
         ping_interval: float | None = 20.0,
@@ -1197,21 +1232,20 @@ class ServerConnection(Connection):
         )
         self._handshake = ServerHandshake(
             subprotocols=subprotocols,
-            extensions=extensions,
+            extensions=server_extension_factories(extensions, compression),
             server_header=server_header,
             limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
         )
-        self._early_data = b""
+        # A bytearray: a peer trickling bytes must not make each one cost a
+        # copy of everything before it.
+        self._early_data = bytearray()
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
         events: list[Event] = []
         if self.request is not None:
             # Frames sent before the response: kept for after accept().
             self._early_data += data
-            if len(self._early_data) > _MAX_EARLY_DATA:
-                error = InvalidMessage("too much data before the handshake was answered")
-                self._out.append(self._handshake.error_response(error))
-                self._end(1006, "", error, events)
+            self._check_early_data(events)
             return events
         result = self._handshake.receive_data(data)
         if result is None:
@@ -1223,9 +1257,17 @@ class ServerConnection(Connection):
             return events
         self.request = result.request
         self.request_headers = result.request.headers
-        self._early_data = result.trailing
-        events.append(result.request)
+        self._early_data += result.trailing
+        self._check_early_data(events)
+        if self._state is CONNECTING:
+            events.append(result.request)
         return events
+
+    def _check_early_data(self, events: list[Event]) -> None:
+        if len(self._early_data) > _MAX_EARLY_DATA:
+            error = InvalidMessage("too much data before the handshake was answered")
+            self._out.append(self._handshake.error_response(error))
+            self._end(1006, "", error, events)
 
     def _receive_handshake_eof(self, events: list[Event]) -> None:
         error = None
@@ -1286,7 +1328,8 @@ class ServerConnection(Connection):
         self._opened(subprotocol, extension)
         self.response = Accepted(subprotocol, self.extensions, headers)
         events: list[Event] = []
-        early, self._early_data = self._early_data, b""
+        early = bytes(self._early_data)
+        self._early_data = bytearray()
         if early:
             self._receive_frames(early, events)
         return events

@@ -38,13 +38,22 @@ def test_frames_benchmark_reports_every_workload_size_and_library() -> None:
     output = "\n".join(lines)
     for library in ("sansws", "wsproto", "websockets"):
         assert library in lines[0]
-    for heading in ("parse:", "produce, client:", "produce, server:", "masking:"):
+    headings = (
+        "parse:",
+        "produce, client:",
+        "produce, server:",
+        "parse, compressed:",
+        "produce compressed, client:",
+        "produce compressed, server:",
+        "masking:",
+    )
+    for heading in headings:
         assert sum(line.startswith(heading) for line in lines) == 1, heading
     rows = [line for line in lines if line.split("|")[0].strip().endswith(("text", "binary"))]
-    # 3 workloads x 3 sizes x 2 kinds, each with a rate per library and two ratios.
-    assert len(rows) == 18
+    # 6 workloads x 3 sizes x 2 kinds, each with a rate per library and two ratios.
+    assert len(rows) == 36
     for size in ("16 B", "126 B", "70000 B"):
-        assert sum(size in row.split("|")[0] for row in rows) == 6
+        assert sum(size in row.split("|")[0] for row in rows) == 12
     assert all(row.count("x") >= 2 for row in rows)
     assert "sansws Python" in output
     assert any(line.startswith("targets") for line in lines)
@@ -102,3 +111,31 @@ def test_echo_benchmark_ratios_favour_sansws_above_one_for_rates_and_memory() ->
     }
     lines = echo.table(results, ["sansws-sync", "websockets-sync"])
     assert "sansws-sync below websockets-sync on 1 MiB: 0.50x" in "\n".join(lines)
+
+
+def test_frames_benchmark_compresses_with_every_library() -> None:
+    frames = load("frames")
+    payload = frames.make_payload("text", 5000, "ascii")
+    stream = frames.masked_stream(payload, 3, compressed=True)
+    # Compressed: much smaller than three masked frames of 5000 bytes.
+    assert len(stream) < 5000
+    for name, run in frames.parse_passes(payload, 3, 4096, compressed=True).items():
+        assert run() == 3, name
+    for client in (True, False):
+        for name, run in frames.produce_passes(payload, 3, client, compressed=True).items():
+            assert run() == 3, name
+
+
+def test_deflate_memory_benchmark_reports_every_configuration() -> None:
+    memory = load("deflate_memory")
+    lines: list[str] = []
+    assert memory.main(["--quick"], out=lines.append) == 0
+    rows = lines[2:]
+    assert len(rows) == len(memory.cases())
+    for library in ("sansws", "websockets", "wsproto"):
+        assert any(row.startswith(library) for row in rows)
+    cost = {row.rsplit(None, 3)[0]: float(row.split()[-1]) for row in rows}
+    # Larger windows and memory levels cost more: 300 KiB against about 20.
+    large = cost["sansws, window 15 bits, memory level 8"]
+    small = cost["sansws, window 10 bits, memory level 1"]
+    assert large > 4 * small > 0

@@ -187,7 +187,7 @@ def test_send_cancelled_under_back_pressure_still_delivers_the_whole_message() -
         closes: list[Closed] = []
         async with (
             raw_server(blocking_peer(release, received, closes), rcvbuf=4096) as url,
-            connect(url, write_limit=16384, ping_interval=None) as ws,
+            connect(url, write_limit=16384, ping_interval=None, compression=None) as ws,
         ):
             sent: list[bytes] = []
             await fill_write_buffer(ws, sent)
@@ -208,7 +208,7 @@ def test_send_waits_under_back_pressure_and_resumes_when_the_peer_reads() -> Non
         received: list[str | bytes] = []
         async with (
             raw_server(blocking_peer(release, received, []), rcvbuf=4096) as url,
-            connect(url, write_limit=16384, ping_interval=None) as ws,
+            connect(url, write_limit=16384, ping_interval=None, compression=None) as ws,
         ):
             await fill_write_buffer(ws, [])
             blocked = asyncio.create_task(ws.send(b"blocked"))
@@ -264,7 +264,7 @@ def test_send_cancelled_while_a_fragment_drains_fails_the_connection_with_1011()
         release = asyncio.Event()
         closes: list[Closed] = []
         async with raw_server(blocking_peer(release, [], closes), rcvbuf=4096) as url:
-            ws = await connect(url, write_limit=16384, ping_interval=None)
+            ws = await connect(url, write_limit=16384, ping_interval=None, compression=None)
             fragments = (bytes([index]) * (1 << 18) for index in range(64))
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.5):

@@ -131,7 +131,7 @@ def test_send_cancelled_under_back_pressure_queued_nothing_and_returned_sends_ar
         closes: list[Closed] = []
         returned: list[bytes] = []
         async with raw_server(blocking_peer(release, received, closes)) as port:
-            async with connect(f"ws://127.0.0.1:{port}/", write_limit=4096) as ws:
+            async with connect(f"ws://127.0.0.1:{port}/", write_limit=4096, compression=None) as ws:
                 cancelled = 0
                 for i in range(200):
                     message = bytes([i]) * 65536
@@ -226,7 +226,7 @@ def test_send_cancelled_between_fragments_fails_the_connection_with_1011(source:
                 return b"x" * 1_000_000
 
         async with raw_server(blocking_peer(release, received, closes)) as port:
-            async with connect(f"ws://127.0.0.1:{port}/", write_limit=1024) as ws:
+            async with connect(f"ws://127.0.0.1:{port}/", write_limit=1024, compression=None) as ws:
                 with trio.move_on_after(0.2) as scope:
                     await ws.send(async_fragments() if source == "async" else Fragments())
                 assert scope.cancelled_caught
