@@ -14,7 +14,10 @@ URL = "ws://example.com/chat"
 
 
 def open_pair(**options: Any) -> tuple[ClientConnection, ServerConnection]:
-    """A client and a server that completed the opening handshake."""
+    """A client and a server that completed the opening handshake, without
+    compression unless ``options`` ask for it: the streams sansws.testing
+    generates are labelled for connections with no extension negotiated."""
+    options.setdefault("compression", None)
     client = ClientConnection(URL, **options)
     server = ServerConnection(**options)
     [request] = server.receive_data(client.data_to_send())

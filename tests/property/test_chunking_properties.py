@@ -68,7 +68,7 @@ def response_head(output: bytes) -> object:
 
 def serve(chunks: Iterable[bytes]) -> object:
     """Feed a server, accepting the request as soon as it is complete."""
-    server = ServerConnection()
+    server = ServerConnection(compression=None)
     events: list[Event] = []
     for chunk in chunks:
         for event in server.receive_data(chunk):
@@ -122,8 +122,8 @@ def test_any_chunking_of_a_response_and_frames_gives_the_client_the_same_result(
     results = []
     chunks: list[bytes] | None = None
     for _ in range(2):
-        client = ClientConnection(URL)
-        server = ServerConnection()
+        client = ClientConnection(URL, compression=None)
+        server = ServerConnection(compression=None)
         server.receive_data(client.data_to_send())
         server.accept()
         wire = server.data_to_send() + stream.data

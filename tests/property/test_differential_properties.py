@@ -44,13 +44,15 @@ def opened_wsproto(masked: bool) -> WSConnection:
     """A wsproto connection after a handshake with a sansws peer."""
     if masked:
         server = WSConnection(ConnectionType.SERVER)
-        server.receive_data(ClientConnection("ws://example.com/chat").data_to_send())
+        server.receive_data(
+            ClientConnection("ws://example.com/chat", compression=None).data_to_send()
+        )
         [request] = server.events()
         assert isinstance(request, wsproto_events.Request)
         server.send(wsproto_events.AcceptConnection())
         return server
     client = WSConnection(ConnectionType.CLIENT)
-    peer = ServerConnection()
+    peer = ServerConnection(compression=None)
     [handshake] = peer.receive_data(
         client.send(wsproto_events.Request(host="example.com", target="/chat"))
     )
@@ -89,8 +91,8 @@ def wsproto_verdict(masked: bool, data: bytes) -> Verdict:
 
 
 def sansws_verdict(masked: bool, data: bytes) -> Verdict:
-    client = ClientConnection("ws://example.com/chat")
-    server = ServerConnection()
+    client = ClientConnection("ws://example.com/chat", compression=None)
+    server = ServerConnection(compression=None)
     [request] = server.receive_data(client.data_to_send())
     assert isinstance(request, Request)
     server.accept()

@@ -476,16 +476,16 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
 class ServerPerMessageDeflateFactory(ServerExtensionFactory):
     """Negotiates permessage-deflate on a server.
 
-    Accepts the first offer the client makes, narrowed by ``settings``: a
-    window bound or a no-context-takeover flag in the settings is imposed on
-    the offer (RFC 7692 allows the server to lower both window sizes, and to
-    require either side not to take over context). Every valid offer is
-    acceptable, since sansws compresses with any window from 8 to 15 bits.
+    Accepts the first valid offer the client makes, narrowed by
+    ``settings``: a window bound or a no-context-takeover flag in the
+    settings is imposed on the offer (RFC 7692 allows the server to lower
+    both window sizes, and to require either side not to take over context).
+    Every valid offer is acceptable, since sansws compresses with any window
+    from 8 to 15 bits.
 
-    An offer with an unknown, duplicate or malformed parameter fails the
-    handshake with 400 and a body naming the problem, rather than being
-    silently declined: a client sending one has a bug its users should hear
-    about.
+    An offer with an unknown, duplicate or malformed parameter is declined,
+    as RFC 7692 section 5 requires, and the next offer is considered; when
+    none is valid the connection opens without compression.
     """
 
     name = NAME
@@ -499,10 +499,15 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
     def negotiate(
         self, offers: Sequence[ExtensionParams]
     ) -> tuple[ExtensionParams, Extension] | None:
-        parsed = [_parse_params(params, offer=True) for params in offers]
-        if not parsed:
-            return None
-        offer = parsed[0]
+        for params in offers:
+            try:
+                offer = _parse_params(params, offer=True)
+            except NegotiationError:
+                continue  # declined (RFC 7692 section 5): try the next offer
+            return self._answer(offer)
+        return None
+
+    def _answer(self, offer: _Params) -> tuple[ExtensionParams, Extension]:
         settings = self.settings
         client_bits = offer.client_max_window_bits
         if client_bits is True:

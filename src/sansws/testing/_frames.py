@@ -581,7 +581,10 @@ def malformed_streams(
 
     Each stream is a valid prefix (as from :func:`frame_streams`, possibly
     ending inside a fragmented message), then exactly one violation, then
-    possibly more frames, which the receiver must ignore. The violations,
+    possibly more frames, which the receiver must ignore. The labels hold
+    for a connection with no extension negotiated: open the receiving
+    connection with ``compression=None``, as with permessage-deflate RSV1
+    is legal. The violations,
     by their name in :data:`VIOLATIONS`:
 
     * ``reserved-opcode``, ``reserved-bits``: a reserved opcode, or RSV bits
