@@ -190,7 +190,7 @@ class _Protocol(asyncio.Protocol):
         self._connection._connection_lost()
 
     def pause_writing(self) -> None:
-        self._connection._writing_paused = True
+        self._connection._pause_writing()
 
     def resume_writing(self) -> None:
         self._connection._resume_writing()
@@ -229,7 +229,6 @@ class Connection(EndpointAttributes):
         self._timer_when = 0.0
         self._abort_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
-        self._writing_paused = False
         self._closed_seen = False
         self._closing_transport = False
         self._lost = False
@@ -317,7 +316,7 @@ class Connection(EndpointAttributes):
                 await self._wait(self._fragment_waiters)
             endpoint.send(message)  # type: ignore[arg-type]
             self._write_out()
-            if self._writing_paused:
+            if self._endpoint.writing_paused:
                 await self._drain()
         elif isinstance(message, Mapping):
             endpoint.send(message)  # type: ignore[arg-type]  # raises TypeError
@@ -341,7 +340,7 @@ class Connection(EndpointAttributes):
             endpoint.send_fragment(first)
             self._write_out()
             for fragment in iterator:
-                if self._writing_paused:
+                if self._endpoint.writing_paused:
                     await self._drain()
                 endpoint.send_fragment(fragment)
                 self._write_out()
@@ -352,7 +351,7 @@ class Connection(EndpointAttributes):
             raise
         finally:
             _wake(self._fragment_waiters)
-        if self._writing_paused:
+        if self._endpoint.writing_paused:
             await self._drain()
 
     async def _send_async_fragments(self, fragments: AsyncIterable[Any]) -> None:
@@ -372,7 +371,7 @@ class Connection(EndpointAttributes):
             async for fragment in iterator:
                 endpoint.send_fragment(fragment)
                 self._write_out()
-                if self._writing_paused:
+                if self._endpoint.writing_paused:
                     await self._drain()
             endpoint.end_fragments()
             self._write_out()
@@ -381,7 +380,7 @@ class Connection(EndpointAttributes):
             raise
         finally:
             _wake(self._fragment_waiters)
-        if self._writing_paused:
+        if self._endpoint.writing_paused:
             await self._drain()
 
     def _abort_fragments(self) -> None:
@@ -390,7 +389,7 @@ class Connection(EndpointAttributes):
 
     async def _drain(self) -> None:
         await self._wait(self._drain_waiters)
-        if self._lost and self._writing_paused:
+        if self._lost and self._endpoint.writing_paused:
             raise self._connection.closed_error()
 
     def ping(self, data: bytes | None = None) -> asyncio.Future[float]:
@@ -423,7 +422,7 @@ class Connection(EndpointAttributes):
         """
         self._endpoint.pong(data)
         self._write_out()
-        if self._writing_paused:
+        if self._endpoint.writing_paused:
             await self._drain()
 
     # ------------------------------------------------------------------ closing
@@ -567,8 +566,15 @@ class Connection(EndpointAttributes):
         else:
             self._transport.resume_reading()
 
+    def _pause_writing(self) -> None:
+        # The transport's buffer passed write_limit: the endpoint stops
+        # reading too, or a peer that never reads could grow it forever.
+        self._endpoint.writing_paused = True
+        self._sync_reading()
+
     def _resume_writing(self) -> None:
-        self._writing_paused = False
+        self._endpoint.writing_paused = False
+        self._sync_reading()
         _wake(self._drain_waiters)
 
     def _resolve_pings(self, pongs: list[tuple[bytes, float]]) -> None:

@@ -476,6 +476,12 @@ class Connection(EndpointAttributes):
             self._progress(endpoint.abort(_monotonic()))
             self._close_transport()
             return
+        # Every Ping read queues a Pong: while the peer does not read what it
+        # is sent, stop reading what it sends, or this buffer grows forever.
+        if self._out_size > self._write_high:
+            endpoint.writing_paused = True
+        elif self._out_size <= self._write_low:
+            endpoint.writing_paused = False
         if endpoint.should_close_transport:
             self._close_transport()
 

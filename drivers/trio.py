@@ -432,6 +432,10 @@ class Connection(EndpointAttributes):
             data = memoryview(data)[sent:]
         self._out.append(data)
         self._buffered += len(data)
+        if self._buffered > self._write_limit:
+            # Every Ping read queues a Pong: a peer that never reads must not
+            # grow this buffer without bound, so reading pauses too.
+            self._endpoint.writing_paused = True
         self._writer_wakeup.unpark()
 
     def _after(self, progress: Progress | None) -> None:
@@ -587,6 +591,9 @@ class Connection(EndpointAttributes):
                     break
                 self._buffered -= len(data)
                 if self._buffered <= self._write_limit:
+                    endpoint.writing_paused = False
+                    if not endpoint.reading_paused:
+                        self._reader_wakeup.unpark()
                     self._send_waiters.unpark_all()
         except _TRANSPORT_ERRORS:
             self._force_close = True

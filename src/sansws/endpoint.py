@@ -103,6 +103,11 @@ class Endpoint:
         # The application took a message and has not asked for the next one.
         self._answering = False
         self._keepalive_latency = 0.0
+        #: Set by the driver while the bytes it has not written yet are above
+        #: its high-water mark (``write_limit``). Reading pauses too: every
+        #: Ping read queues a Pong, so a peer that sends but never reads
+        #: would otherwise grow that buffer without bound.
+        self.writing_paused = False
         #: Round-trip time of the last answered Ping (the application's or a
         #: keepalive one), in seconds; 0 until one was answered.
         self.latency = 0.0
@@ -181,12 +186,14 @@ class Endpoint:
 
     @property
     def reading_paused(self) -> bool:
-        """Whether the driver should stop reading from the transport because
-        the application is not keeping up (see ``max_queue``). Never once
-        the connection is closing: the peer's Close frame must be read, or
-        the close handshake could only end at ``close_timeout``. Also while
-        input that breaks the protocol is held (see :meth:`next_message`)."""
-        paused = self._paused or self.connection.holding
+        """Whether the driver should stop reading from the transport: the
+        application is not keeping up (see ``max_queue``), the peer is not
+        reading what it is sent (:attr:`writing_paused`), or input is held
+        while the application answers earlier messages (see
+        :meth:`next_message`). Never once the connection is closing: the
+        peer's Close frame must be read, or the close handshake could only
+        end at ``close_timeout``."""
+        paused = self._paused or self.writing_paused or self.connection.holding
         return paused and self.connection.state is State.OPEN
 
     @property

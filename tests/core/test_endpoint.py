@@ -477,3 +477,16 @@ def test_a_handler_that_returns_closes_normally_and_one_that_raises_with_1011(
     endpoint.finish_handler(error)
     (closed,) = client.receive_data(endpoint.data_to_send())
     assert closed == Closed(code, reason, clean=True)
+
+
+def test_reading_pauses_while_the_driver_cannot_write_but_not_while_closing() -> None:
+    endpoint, _server = pair()
+    assert not endpoint.reading_paused
+    endpoint.writing_paused = True  # the driver's unwritten bytes passed write_limit
+    assert endpoint.reading_paused
+    endpoint.writing_paused = False
+    assert not endpoint.reading_paused
+    endpoint.writing_paused = True
+    endpoint.close()
+    # The peer's Close must still be read, or closing would wait for the timeout.
+    assert not endpoint.reading_paused

@@ -235,3 +235,33 @@ def flood(message_size: int, total: int) -> Behaviour:
         server.stopped(30)
 
     return behaviour
+
+
+def ping_flood(total: int) -> Behaviour:
+    """After the handshake, write Pings (125-byte payloads) as fast as the
+    client reads them and never read anything; ``state`` counts as in
+    :func:`flood`."""
+    batch = frame(0x9, b"p" * 125) * 512
+
+    def behaviour(sock: socket.socket, server: RawServer) -> None:
+        server.state["written"] = 0
+        sock.setblocking(False)
+        view = b""
+        while server.state["written"] < total and not server._stop.is_set():
+            if not view:
+                view = batch
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                blocked_since = server.state.setdefault("blocked_since", time.monotonic())
+                if time.monotonic() - blocked_since > 0.3:
+                    server.state["stalled"] = True
+                time.sleep(0.01)
+                continue
+            server.state.pop("blocked_since", None)
+            server.state["stalled"] = False
+            server.state["written"] += sent
+            view = view[sent:]
+        server.stopped(30)
+
+    return behaviour

@@ -92,3 +92,22 @@ async def test_send_blocks_while_the_peer_does_not_read(driver: Driver) -> None:
                 assert sent == before
                 await ws.abort()
     assert len(errors) == 1
+
+
+async def test_a_peer_that_sends_pings_but_never_reads_is_not_read_either(
+    driver: Driver,
+) -> None:
+    # Every Ping queues a Pong. A peer that floods Pings and reads nothing
+    # would grow the unwritten Pongs without bound; instead reading pauses
+    # once they pass write_limit, and the peer's own writes stall.
+    flood = peers.ping_flood(TOTAL)
+    with peers.raw_server(peers.handshake_then(flood), rcvbuf=65536) as server:
+        async with driver.connect(server.url, write_limit=65536, close_timeout=0.5) as ws:
+            with anyio.fail_after(20):
+                while not server.state.get("stalled"):
+                    # A sync connection without a keepalive thread reads only
+                    # inside calls: wait inside one.
+                    with pytest.raises(TimeoutError):
+                        await ws.recv(timeout=0.2)
+            assert server.state["written"] < TOTAL // 4
+            await ws.abort()
