@@ -998,11 +998,9 @@ class Server:
             try:
                 await self._handler(ws)
             except Exception as exc:
-                # Letting ConnectionClosed escape once closed is no failure.
-                if not isinstance(exc, ConnectionClosed) or ws.state is State.OPEN:
-                    logger.error("connection handler failed", exc_info=True)
-                    error = exc
-            endpoint.finish_handler(error)
+                error = exc
+            if endpoint.finish_handler(error):
+                logger.error("connection handler failed", exc_info=error)
             ws._process(None)
         except Exception:
             logger.error("connection failed", exc_info=True)

@@ -829,14 +829,15 @@ class Server:
         try:
             self.handler(conn)
         except Exception as exc:
-            logger.exception("connection handler failed")
             error: BaseException | None = exc
         else:
             error = None
         with conn._lock:
-            endpoint.finish_handler(error)
+            failed = endpoint.finish_handler(error)
             conn._progress(endpoint.handle_timeout(_monotonic()))
             conn._flush()
+        if failed:
+            logger.error("connection handler failed", exc_info=error)
         conn.close()
 
     def _finish(self) -> None:

@@ -393,20 +393,21 @@ class Connection(EndpointAttributes):
             self._after(self._endpoint.abort(trio.current_time()))
         self._stop_tasks()
 
-    async def _finish(self, error: BaseException | None) -> None:
+    async def _finish(self, error: BaseException | None) -> bool:
         """End the connection after its user is done: close with 1000, or
         1011 after an exception; abort after a cancellation or an
-        interrupt, which must not wait for the peer."""
-        if error is None or isinstance(error, Exception):
-            if not self._endpoint.closed:
-                self._endpoint.finish_handler(
-                    None if isinstance(error, ConnectionClosed) else error
-                )
-                self._after(None)
-                self._send_waiters.unpark_all()
-            await self._transport_closed.wait()
-        else:
+        interrupt, which must not wait for the peer. Returns whether
+        ``error`` is a failure to report (see ``Endpoint.finish_handler``)."""
+        if error is not None and not isinstance(error, Exception):
             self._abort_nowait()
+            return False
+        was_closed = self._endpoint.closed
+        failed = self._endpoint.finish_handler(error)
+        if not was_closed:
+            self._after(None)
+            self._send_waiters.unpark_all()
+        await self._transport_closed.wait()
+        return failed
 
     # ------------------------------------------------------------------ the core
 
@@ -1040,17 +1041,15 @@ class Server:
         error: BaseException | None = None
         try:
             await self._handler(ws)
-        except ConnectionClosed as exc:
-            error = exc
         except Exception as exc:
-            server_logger.error("connection handler failed", exc_info=True)
             error = exc
         except BaseException:
             ws._abort_nowait()
             raise
         finally:
             self._connections.discard(ws)
-        await ws._finish(error)
+        if await ws._finish(error):
+            server_logger.error("connection handler failed", exc_info=error)
 
 
 async def _open_listeners(

@@ -27,7 +27,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .connection import Connection, ServerConnection, State
-from .errors import InvalidState, LocalProtocolError
+from .errors import ConnectionClosed, InvalidState, LocalProtocolError
 from .events import Accepted, Closed, Event, Message, Pong, Rejected, Request
 from .headers import Headers, HeadersLike
 
@@ -397,12 +397,24 @@ class Endpoint:
             self._dispatch(connection.accept(subprotocol, extra_headers), 0.0, progress)
         return progress
 
-    def finish_handler(self, error: BaseException | None) -> None:
-        """Close after a server's handler returned (1000) or raised (1011)."""
-        if error is None:
-            self.close(1000)
-        else:
+    def finish_handler(self, error: BaseException | None) -> bool:
+        """Close after a server's handler returned or raised ``error``, and
+        say whether ``error`` is a failure the driver should report (log).
+
+        A handler that returns closes with 1000. One that raises closes with
+        1011 and has failed, except when it lets out the
+        :class:`~sansws.errors.ConnectionClosed` that using this connection
+        after it closed raises: the peer ended the connection, which is no
+        failure of the handler.
+        """
+        failed = error is not None and not (
+            isinstance(error, ConnectionClosed) and self.connection.state is not State.OPEN
+        )
+        if failed:
             self.close(1011, "internal error")
+        else:
+            self.close(1000)
+        return failed
 
 
 class EndpointAttributes:

@@ -474,9 +474,31 @@ def test_a_handler_that_returns_closes_normally_and_one_that_raises_with_1011(
     endpoint, client, _ = server_endpoint()
     endpoint.answer(None)
     client.receive_data(endpoint.data_to_send())
-    endpoint.finish_handler(error)
+    assert endpoint.finish_handler(error) is (error is not None)
     (closed,) = client.receive_data(endpoint.data_to_send())
     assert closed == Closed(code, reason, clean=True)
+
+
+def test_a_handler_letting_out_its_own_connection_closed_has_not_failed() -> None:
+    endpoint, client, _ = server_endpoint()
+    endpoint.answer(None)
+    client.receive_data(endpoint.data_to_send())
+    client.close(1000)
+    endpoint.receive_data(client.data_to_send(), 0.0)
+    with pytest.raises(ConnectionClosedOK) as info:
+        endpoint.next_message()
+    assert endpoint.finish_handler(info.value) is False
+
+
+def test_a_connection_closed_from_elsewhere_while_open_is_a_failure() -> None:
+    # A handler relaying to another connection that closed has failed: its
+    # own connection is still open and gets 1011.
+    endpoint, client, _ = server_endpoint()
+    endpoint.answer(None)
+    client.receive_data(endpoint.data_to_send())
+    assert endpoint.finish_handler(ConnectionClosedOK(1000, "", clean=True)) is True
+    (closed,) = client.receive_data(endpoint.data_to_send())
+    assert closed.code == 1011  # type: ignore[union-attr]
 
 
 def test_reading_pauses_while_the_driver_cannot_write_but_not_while_closing() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import anyio
@@ -9,7 +10,7 @@ import peers
 import pytest
 from adapters.base import Conn, Driver, handler
 
-from sansws import State
+from sansws import ClientConnection, State
 from sansws.errors import ConnectionClosedError, ConnectionClosedOK
 
 pytestmark = pytest.mark.anyio
@@ -68,6 +69,30 @@ async def test_a_handler_exception_closes_with_1011(
     assert any(
         record.name == "sansws.server" and record.exc_info is not None for record in caplog.records
     )
+
+
+async def test_a_handler_ended_by_its_peer_breaking_the_protocol_is_not_an_error(
+    driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The echo handler's loop raises the ConnectionClosedError of its own
+    # connection: the peer ended it, which is no failure of the handler.
+    def misbehave(port: int) -> bytes:
+        client = ClientConnection(f"ws://127.0.0.1:{port}/", compression=None)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(client.data_to_send())
+            while client.state is State.CONNECTING:
+                client.receive_data(sock.recv(65536))
+            sock.sendall(peers.frame(0x1, b"unmasked"))  # clients must mask: 1002
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        return reply
+
+    async with driver.serve("echo") as server:
+        reply = await anyio.to_thread.run_sync(misbehave, server.port)
+        assert (reply[0], reply[2:4]) == (0x88, (1002).to_bytes(2, "big"))
+        await anyio.sleep(0.3)  # the handler ends
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_server_shutdown_closes_every_client_with_1001(driver: Driver) -> None:
