@@ -139,3 +139,20 @@ def test_deflate_memory_benchmark_reports_every_configuration() -> None:
     large = cost["sansws, window 15 bits, memory level 8"]
     small = cost["sansws, window 10 bits, memory level 1"]
     assert large > 4 * small > 0
+
+
+def test_interrupt_latency_benchmark_measures_wakeups_and_sigint() -> None:
+    latency = load("interrupt_latency")
+    lines: list[str] = []
+    status = latency.main(["--quick"], out=lines.append)
+    assert lines[0].startswith("sync driver: latency in ms")
+    rows = [line for line in lines[1:-1]]
+    assert [row.split("  ")[0] for row in rows] == [
+        "abort() from another thread, recv() blocked",
+        "SIGINT in recv(), connection idle",
+    ]
+    for row in rows:
+        low, median, high = (float(cell) for cell in row.split()[-3:])
+        assert 0 <= low <= median <= high
+    assert lines[-1].startswith("worst case:")
+    assert status in (0, 1)  # over budget on a loaded machine is reported, not a crash
