@@ -119,8 +119,6 @@ def echo_server() -> Iterator[int]:
 
 # ------------------------------------------------------------------ from another thread
 
-OPTIONS = {"compression": None, "ping_interval": None, "close_timeout": 5.0}
-
 
 def blocked_call(name: str, ws: Connection) -> Callable[[], object]:
     if name == "recv":
@@ -141,7 +139,12 @@ def blocked_call(name: str, ws: Connection) -> Callable[[], object]:
 def thread_case(call: str, action: str, peer: str) -> float:
     """Block ``call`` in a thread, then ``action`` from this one; ms."""
     server = echo_server() if peer == "echo" else raw_server(after_handshake=True)
-    with server as port, connect(f"ws://127.0.0.1:{port}/", **OPTIONS) as ws:
+    with (
+        server as port,
+        connect(
+            f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None, close_timeout=5.0
+        ) as ws,
+    ):
         ended = threading.Event()
         ended_at = [0.0]
 
