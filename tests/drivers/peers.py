@@ -211,37 +211,19 @@ def flood(message_size: int, total: int) -> Behaviour:
     """After the handshake, write binary messages as fast as the client
     reads them; ``state["written"]`` counts the bytes written, and
     ``state["stalled"]`` is set while a write has been blocked for 0.3 s."""
-
-    def behaviour(sock: socket.socket, server: RawServer) -> None:
-        message = frame(0x2, b"\x00" * message_size)
-        server.state["written"] = 0
-        sock.setblocking(False)
-        view = b""
-        while server.state["written"] < total and not server._stop.is_set():
-            if not view:
-                view = message
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                blocked_since = server.state.setdefault("blocked_since", time.monotonic())
-                if time.monotonic() - blocked_since > 0.3:
-                    server.state["stalled"] = True
-                time.sleep(0.01)
-                continue
-            server.state.pop("blocked_since", None)
-            server.state["stalled"] = False
-            server.state["written"] += sent
-            view = view[sent:]
-        server.stopped(30)
-
-    return behaviour
+    return _write_forever(frame(0x2, b"\x00" * message_size), total)
 
 
 def ping_flood(total: int) -> Behaviour:
     """After the handshake, write Pings (125-byte payloads) as fast as the
     client reads them and never read anything; ``state`` counts as in
     :func:`flood`."""
-    batch = frame(0x9, b"p" * 125) * 512
+    return _write_forever(frame(0x9, b"p" * 125) * 512, total)
+
+
+def _write_forever(chunk: bytes, total: int) -> Behaviour:
+    """Write ``chunk`` again and again, without reading, until ``total``
+    bytes are written or the server stops."""
 
     def behaviour(sock: socket.socket, server: RawServer) -> None:
         server.state["written"] = 0
@@ -249,7 +231,7 @@ def ping_flood(total: int) -> Behaviour:
         view = b""
         while server.state["written"] < total and not server._stop.is_set():
             if not view:
-                view = batch
+                view = chunk
             try:
                 sent = sock.send(view)
             except BlockingIOError:
