@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import json
 import os
 import platform
@@ -55,8 +54,6 @@ from aiohttp import WSMsgType, web
 from sansws.drivers import asyncio as sansws_asyncio
 from sansws.drivers import sync as sansws_sync
 from sansws.drivers import trio as sansws_trio
-
-import sansws
 
 IMPLEMENTATIONS = (
     "sansws-sync",
@@ -86,11 +83,8 @@ UNITS = {
 }
 LOWER_IS_BETTER = frozenset({"idle memory"})
 MAX_SIZE = 1 << 21
-#: sansws' options: permessage-deflate off, as for the other libraries, in a
-#: version of the core that has it.
-SANSWS_OPTIONS: dict[str, Any] = {"max_message_size": MAX_SIZE}
-if "compression" in inspect.signature(sansws.ClientConnection).parameters:
-    SANSWS_OPTIONS["compression"] = None
+#: sansws' options: permessage-deflate off, as for the other libraries.
+SANSWS_OPTIONS: dict[str, Any] = {"max_message_size": MAX_SIZE, "compression": None}
 #: How long a process gets to start, and a neutral client's handshake.
 STARTUP_TIMEOUT = 30.0
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import math
 import platform
 import random
@@ -156,11 +155,7 @@ def split(data: bytes, size: int) -> list[bytes]:
 
 # Every library frames the same bytes: compression stays off where sansws
 # would offer it by default.
-_PLAIN: dict[str, Any] = (
-    {"compression": None}
-    if "compression" in inspect.signature(sansws.ClientConnection).parameters
-    else {}
-)
+_PLAIN: dict[str, Any] = {"compression": None}
 
 
 SANSWS_DEFLATE = PerMessageDeflate(

@@ -12,25 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import math
 import os
 import select
 import socket
 import ssl as ssl_module
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from ._common import DAEMON, getaddrinfo, numeric_address
 
 __all__ = [
     "Flag",
     "TransportTimeout",
     "Wakeup",
-    "connect_tcp",
-    "connect_unix",
+    "connect",
     "resolve",
-    "tls_handshake",
+    "start_tls",
     "wait_fds",
 ]
 
@@ -54,19 +53,11 @@ def wait_fds(
     for fd in read:
         poller.register(fd, _READ)
     for fd in write:
-        if fd in read:
-            poller.modify(fd, _READ | _WRITE)
-        else:
-            poller.register(fd, _WRITE)
+        poller.register(fd, _READ | _WRITE if fd in read else _WRITE)
     # poll() takes milliseconds; round up so a short wait never spins.
     ready = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
-    readable: set[int] = set()
-    writable: set[int] = set()
-    for fd, mask in ready:
-        if mask & _READ and fd in read:
-            readable.add(fd)
-        if mask & _WRITE and fd in write:
-            writable.add(fd)
+    readable = {fd for fd, mask in ready if mask & _READ and fd in read}
+    writable = {fd for fd, mask in ready if mask & _WRITE and fd in write}
     return readable, writable
 
 
@@ -86,18 +77,13 @@ class Wakeup:
     """
 
     def __init__(self) -> None:
-        self._eventfd: int | None = None
-        self._pair: tuple[socket.socket, socket.socket] | None = None
         if hasattr(os, "eventfd"):
             # One descriptor instead of two: a server holds one per connection.
-            self._eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            self.fd = self._eventfd
+            self.fd = self._write_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         else:  # pragma: no cover - not Linux
-            pair = socket.socketpair()
-            for sock in pair:
-                sock.setblocking(False)
-            self._pair = pair
-            self.fd = pair[0].fileno()
+            self.fd, self._write_fd = os.pipe()
+            os.set_blocking(self.fd, False)
+            os.set_blocking(self._write_fd, False)
         self._generation = 0
         self._sleepers: dict[int, int] = {}
         self._pending = False
@@ -107,14 +93,8 @@ class Wakeup:
         self._generation += 1
         if self._sleepers and not self._pending and not self.closed:
             self._pending = True
-            try:
-                if self._eventfd is not None:
-                    os.eventfd_write(self._eventfd, 1)
-                else:  # pragma: no cover - not Linux
-                    assert self._pair is not None
-                    self._pair[1].send(b"\0")
-            except BlockingIOError:  # pragma: no cover - already readable
-                pass
+            with contextlib.suppress(BlockingIOError):  # already readable
+                os.write(self._write_fd, (1).to_bytes(8, "little"))  # an eventfd's counter
 
     def sleep(self) -> int:
         """Register a waiter about to poll ``fd``; returns its token."""
@@ -129,33 +109,18 @@ class Wakeup:
             self._sleepers[token] = count
         if self._pending and all(g >= self._generation for g in self._sleepers):
             self._pending = False
-            self._drain()
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.fd, 4096)
 
     @property
     def sleeping(self) -> bool:
         return bool(self._sleepers)
 
-    def _drain(self) -> None:
-        try:
-            if self._eventfd is not None:
-                os.eventfd_read(self._eventfd)
-            else:  # pragma: no cover - not Linux
-                assert self._pair is not None
-                while self._pair[0].recv(4096):
-                    pass
-        except BlockingIOError:
-            pass
-
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self._eventfd is not None:
-            os.close(self._eventfd)
-        else:  # pragma: no cover - not Linux
-            assert self._pair is not None
-            for sock in self._pair:
-                sock.close()
+        if not self.closed:
+            self.closed = True
+            for fd in {self.fd, self._write_fd}:
+                os.close(fd)
 
 
 class Flag:
@@ -182,73 +147,51 @@ class Flag:
 
 
 class TransportTimeout(Exception):
-    """A transport step reached the open deadline (the session then raises
-    OpenTimeout)."""
+    """A transport step reached the open deadline, or was abandoned."""
 
 
 def resolve(host: str, port: int, deadline: float | None) -> list[Any]:
-    """``getaddrinfo`` for TCP, bounded by ``deadline``.
-
-    An IP literal is converted without a lookup. A name is resolved in a
-    short-lived daemon thread, because ``getaddrinfo`` cannot be interrupted:
-    the caller waits for it in ``poll`` so that Ctrl+C and the deadline end
-    the wait at once. An abandoned lookup's thread ends on its own when the
-    resolver returns.
-    """
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    """``getaddrinfo`` for TCP, bounded by ``deadline``: an IP literal is
+    converted at once, a name looked up in a daemon thread
+    (:data:`~._common.DAEMON`) the caller waits for in ``poll``, so that
+    Ctrl+C and the deadline end the wait at once."""
+    numeric = numeric_address(host, port)
+    if numeric is not None:
+        return numeric
     reader, writer = socket.socketpair()
-    result: list[Any] = []
 
-    def lookup() -> None:
-        try:
-            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except BaseException as exc:  # handed to the waiting thread
-            result.append(exc)
-        finally:
-            # The caller may have given up and closed its end.
-            with contextlib.suppress(OSError):
-                writer.send(b"\0")
-            writer.close()
+    def wake(_: object) -> None:
+        with contextlib.suppress(OSError):  # the caller may have given up
+            writer.send(b"\0")
 
-    thread = threading.Thread(target=lookup, name=f"sansws-resolve-{host}", daemon=True)
-    try:
-        thread.start()
-        readable, _ = wait_fds([reader.fileno()], [], remaining(deadline))
-        if not readable:
+    with reader, writer:
+        lookup = DAEMON.submit(getaddrinfo, host, port)
+        lookup.add_done_callback(wake)
+        if not wait_fds([reader.fileno()], [], remaining(deadline))[0]:
             raise TransportTimeout(f"resolving {host}")
-    finally:
-        reader.close()
-    outcome = result[0]
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome  # type: ignore[no-any-return]
+    return lookup.result()  # type: ignore[no-any-return]
 
 
-def _finish_connect(sock: socket.socket, address: Any, deadline: float | None) -> None:
-    code = sock.connect_ex(address)
-    if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
-        _, writable = wait_fds([], [sock.fileno()], remaining(deadline))
-        if not writable:
-            raise TransportTimeout(f"connecting to {address}")
-        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if code:
-        raise OSError(code, f"connect to {address!r} failed: {os.strerror(code)}")
-
-
-def connect_tcp(host: str, port: int, deadline: float | None) -> socket.socket:
-    """A connected non-blocking TCP socket, trying each address in turn
-    until ``deadline``; raises the last ``OSError`` if none answered."""
+def connect(host: str, port: int, unix_path: str | None, deadline: float | None) -> socket.socket:
+    """A connected non-blocking socket: to ``unix_path``, or to each address
+    of ``host`` in turn until ``deadline`` (the last ``OSError`` if none
+    answered)."""
+    if unix_path is not None:
+        addresses = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", unix_path)]
+    else:
+        addresses = resolve(host, port, deadline)
     error: OSError | None = None
-    for family, kind, proto, _, address in resolve(host, port, deadline):
+    for family, kind, proto, _, address in addresses:
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
-            _finish_connect(sock, address, deadline)
+            code = sock.connect_ex(address)
+            if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+                if not wait_fds([], [sock.fileno()], remaining(deadline))[1]:
+                    raise TransportTimeout(f"connecting to {address}")
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, f"connect to {address!r} failed: {os.strerror(code)}")
         except OSError as exc:
             sock.close()
             error = exc
@@ -256,39 +199,44 @@ def connect_tcp(host: str, port: int, deadline: float | None) -> socket.socket:
         except BaseException:
             sock.close()
             raise
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
     assert error is not None
     raise error
 
 
-def connect_unix(path: str, deadline: float | None) -> socket.socket:
-    """A connected non-blocking Unix socket."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        _finish_connect(sock, path, deadline)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def tls_handshake(
-    sock: ssl_module.SSLSocket, deadline: float | None, wake_fd: int | None = None
-) -> None:
-    """Run the TLS handshake of a non-blocking socket until ``deadline``;
-    readiness of ``wake_fd`` (a server shutting down) abandons it."""
+def start_tls(
+    sock: socket.socket,
+    context: ssl_module.SSLContext,
+    deadline: float | None,
+    *,
+    server_hostname: str | None = None,
+    wake_fd: int | None = None,
+) -> ssl_module.SSLSocket:
+    """Run TLS over a non-blocking socket until ``deadline``, a client's if
+    ``server_hostname`` is given, else a server's; readiness of ``wake_fd``
+    (the connection was aborted) abandons it. The socket is closed if the
+    handshake fails."""
+    server_side = server_hostname is None
     extra = [] if wake_fd is None else [wake_fd]
-    while True:
-        try:
-            sock.do_handshake()
-            return
-        except ssl_module.SSLWantReadError:
-            readable, writable = wait_fds([sock.fileno(), *extra], [], remaining(deadline))
-        except ssl_module.SSLWantWriteError:
-            readable, writable = wait_fds(extra, [sock.fileno()], remaining(deadline))
-        if wake_fd is not None and wake_fd in readable:
-            raise TransportTimeout("server shutting down")
-        if not readable and not writable:
-            raise TransportTimeout("TLS handshake")
+    tls: ssl_module.SSLSocket | None = None
+    try:
+        tls = context.wrap_socket(
+            sock, server_side, do_handshake_on_connect=False, server_hostname=server_hostname
+        )
+        while True:
+            try:
+                tls.do_handshake()
+                return tls
+            except ssl_module.SSLWantReadError:
+                readable, writable = wait_fds([tls.fileno(), *extra], [], remaining(deadline))
+            except ssl_module.SSLWantWriteError:
+                readable, writable = wait_fds(extra, [tls.fileno()], remaining(deadline))
+            if wake_fd is not None and wake_fd in readable:
+                raise TransportTimeout("abandoned")
+            if not readable and not writable:
+                raise TransportTimeout("TLS handshake")
+    except BaseException:
+        (sock if tls is None else tls).close()  # wrap_socket() detached sock
+        raise

@@ -21,623 +21,307 @@ Server::
 
 How it works: each connection is an :class:`asyncio.Protocol` whose
 ``data_received`` feeds the bytes straight into the core's
-:class:`~sansws.endpoint.Endpoint`; there is no reader task. After every call
-into the endpoint the driver writes what it has to send, pauses or resumes
-reading as the received-message queue fills and drains, closes the transport
-when the core says so, and re-arms one ``loop.call_at`` timer at the core's
-next deadline (keepalive, ping timeout, close timeout, handshake timeout).
-Application calls wait on futures that the protocol callbacks resolve, so
-every ``await`` is a cancellation point that leaves the connection
-consistent:
+:class:`~sansws.endpoint.Endpoint`; there is no reader task. After every
+call into the endpoint the driver carries out its
+:class:`~sansws.endpoint.Actions` (write, pause or resume reading, re-arm one
+``loop.call_at`` timer, close or abort the transport, wake waiters).
+Application calls wait on futures that those actions resolve, so every
+``await`` is a cancellation point that leaves the connection consistent:
 
 * a cancelled :meth:`Connection.recv` loses no message: messages are taken
   from the queue only after the wait ended without cancellation;
 * a cancelled :meth:`Connection.send` either handed the whole message to the
   transport or, for a message sent in fragments, fails the connection with
   1011 (the peer cannot be told to discard half a message);
-* a cancelled :meth:`Connection.close` aborts the transport;
+* a cancelled :meth:`Connection.close`, or a block left by a cancellation,
+  aborts the transport;
 * a cancelled :func:`connect` closes whatever transport it had opened.
 
+Host names are resolved in daemon threads, never in asyncio's default
+executor, whose threads the interpreter joins at exit: a stuck resolver
+delays neither Ctrl+C nor the exit.
+
 No task is started for a client connection. A server runs one task per
-connection (``process_request`` and the handler), owned by the
-:class:`Server` and finished before :meth:`Server.serve_forever` returns.
+connection (the procedure :func:`sansws.ops.serve`: TLS, request,
+``process_request``, handler), owned by the :class:`Server` and finished
+before :meth:`Server.serve_forever` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
-import math
 import ssl as ssl_module
 from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
     Generator,
-    Iterable,
-    Mapping,
-    Sequence,
 )
-from types import TracebackType
-from typing import Any, Generic, TypeVar
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sansws.connection import DEFAULT_USER_AGENT, State
-from sansws.connection import ServerConnection as _ServerConnection
-from sansws.endpoint import Endpoint, EndpointAttributes, Progress, Response, is_message
-from sansws.errors import (
-    CloseTimeout,
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    HandshakeError,
-    InvalidState,
-    InvalidStatus,
-    InvalidURI,
-    LocalProtocolError,
-    OpenTimeout,
-    PayloadTooBig,
-    PingTimeout,
-    ProtocolError,
-    RedirectError,
-    WebSocketError,
-    WebSocketTimeout,
-)
-from sansws.events import Request
-from sansws.headers import Headers, HeadersLike
-from sansws.session import Attempt, ClientSession, Target
+from sansws import ops
+from sansws.endpoint import Actions, Close, Endpoint, Ping, Wait
+from sansws.ops import OpenTransport
+from sansws.serving import ServerState
+from sansws.session import ClientSession
 
-__all__ = [
-    "CloseTimeout",
-    "ConnectionClosed",
-    "ConnectionClosedError",
-    "ConnectionClosedOK",
-    "Connection",
-    "HandshakeError",
-    "Handler",
-    "InvalidState",
-    "InvalidStatus",
-    "InvalidURI",
-    "LocalProtocolError",
-    "OpenTimeout",
-    "PayloadTooBig",
-    "PingTimeout",
-    "ProcessRequest",
-    "ProtocolError",
-    "RedirectError",
-    "Request",
-    "Response",
-    "Server",
-    "WebSocketError",
-    "connect",
-    "serve",
-]
+from . import _common
+from ._common import *  # noqa: F403 - the names every driver exports
+from ._common import AsyncConnection, ConnectionClosed, Request, Response, ServerView, run
 
-logger = logging.getLogger("sansws.server")
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from sansws.options import ClientOptions, ServerOptions
+
+__all__ = ["Connection", "Handler", "PingWaiter", "ProcessRequest", "Server", "connect", "serve"]
+__all__ += _common.__all__
 
 _T = TypeVar("_T")
 
 Data = str | bytes
 """A received message: ``str`` for text, ``bytes`` for binary."""
 
-Sendable = (
-    str
-    | bytes
-    | bytearray
-    | memoryview
-    | Iterable[str]
-    | Iterable[bytes | bytearray | memoryview]
-    | AsyncIterable[str]
-    | AsyncIterable[bytes | bytearray | memoryview]
-)
-"""What :meth:`Connection.send` accepts: a message, or its fragments."""
-
 Handler = Callable[["Connection"], Awaitable[None]]
 """A server's connection handler: ``async def handler(ws): ...``."""
 
-ProcessRequest = Callable[["Connection", Request], Awaitable[Response | None]]
+ProcessRequest = Callable[["Connection", Request], "Awaitable[Response | None] | Response | None"]
 """A server's ``process_request`` hook: ``async def process_request(ws,
-request) -> Response | None``."""
+request) -> Response | None`` (a plain function works too)."""
 
-_Waiters = list["asyncio.Future[None]"]
+_Futures = list["asyncio.Future[None]"]
+_PONG = int(Wait.PONG)
+# asyncio has no unbounded TLS handshake; this stands for "no open timeout".
+_NO_TLS_LIMIT = 2.0**31
 
 
-def _wake(waiters: _Waiters) -> None:
-    for future in waiters:
+def _wake(futures: _Futures) -> None:
+    for future in futures:
         if not future.done():
             future.set_result(None)
-    waiters.clear()
 
 
-async def _wait(loop: asyncio.AbstractEventLoop, waiters: _Waiters) -> None:
-    # One future per waiter: cancelling one wait must not cancel the others.
-    future: asyncio.Future[None] = loop.create_future()
-    waiters.append(future)
-    try:
-        await future
-    except asyncio.CancelledError:
-        if future in waiters:
-            waiters.remove(future)
-        raise
+class PingWaiter(asyncio.Future[float]):
+    """A sent Ping, as a future: ``await waiter`` (or ``await waiter.wait()``)
+    returns the round-trip time in seconds once its Pong arrived; it raises
+    :class:`ConnectionClosed` if the connection closed first. Nobody needs to
+    await it."""
+
+    def __init__(self, ping: Ping, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self._ping = ping
+        #: The Ping's payload, which its Pong echoes.
+        self.payload = ping.payload
+        # A ping nobody awaits must not be reported as "exception never
+        # retrieved" when the connection closes.
+        self.add_done_callback(lambda future: future.cancelled() or future.exception())
+
+    async def wait(self) -> float:
+        """Wait for the Pong and return the latency in seconds."""
+        return await self
+
+    def _settle(self) -> bool:
+        if self._ping.done() and not self.done():
+            try:
+                self.set_result(self._ping.result())
+            except ConnectionClosed as exc:
+                self.set_exception(exc)
+        return self.done()
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    # A ping nobody awaits any more must not be reported as "exception never
-    # retrieved" when the connection closes.
-    if not future.cancelled():
-        future.exception()
-
-
-class _Protocol(asyncio.Protocol):
-    """The asyncio side of a :class:`Connection`: transport callbacks only."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._connection._connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        self._connection._receive(data)
-
-    def eof_received(self) -> None:
-        self._connection._receive(b"")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._connection._connection_lost()
-
-    def pause_writing(self) -> None:
-        self._connection._pause_writing()
-
-    def resume_writing(self) -> None:
-        self._connection._resume_writing()
-
-
-class Connection(EndpointAttributes):
-    """A WebSocket connection, client or server side.
-
-    Obtained from :func:`connect` or passed to a :func:`serve` handler; not
-    created directly. Use it as an async iterator to receive messages until
-    the connection closes normally, and as an async context manager to close
-    it on leaving the block.
-    """
+class Connection(AsyncConnection, asyncio.Protocol):
+    """A WebSocket connection, client or server side: obtained from
+    :func:`connect` or passed to a :func:`serve` handler; not created
+    directly. It is the transport's :class:`asyncio.Protocol`: received bytes
+    go straight into the core, with no reader task."""
 
     def __init__(
-        self,
-        endpoint: Endpoint,
-        loop: asyncio.AbstractEventLoop,
-        *,
-        write_limit: int,
-        server: Server | None = None,
+        self, endpoint: Endpoint, loop: asyncio.AbstractEventLoop, server: Server | None = None
     ) -> None:
         self._endpoint = endpoint
-        self._connection = endpoint.connection
         self._loop = loop
-        self._write_limit = write_limit
+        self._now = loop.time
         self._server = server
         self._transport: asyncio.Transport | None = None
-        self._recv_waiters: _Waiters = []
-        self._drain_waiters: _Waiters = []
-        self._fragment_waiters: _Waiters = []
-        self._handshake_waiters: _Waiters = []
-        self._lost_waiters: _Waiters = []
-        self._pings: dict[bytes, asyncio.Future[float]] = {}
+        # Futures of the tasks waiting, by the condition they wait for.
+        self._waiting: dict[int, _Futures] = {}
+        self._pings: list[PingWaiter] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_when = 0.0
-        self._abort_timer: asyncio.TimerHandle | None = None
-        self._reading_paused = False
-        self._closed_seen = False
-        self._closing_transport = False
+        self._timer_when: float | None = None
+        self._reading = True
         self._lost = False
-        self._local_address: Any = None
-        self._remote_address: Any = None
+        self.local_address: Any = None
+        self.remote_address: Any = None
 
     def __repr__(self) -> str:
         role = "client" if self._server is None else "server"
         return f"<sansws.drivers.asyncio.Connection {role} {self.state.name}>"
 
-    # ------------------------------------------------------------------ attributes
+    # ------------------------------------------------------------------ the API
 
-    @property
-    def local_address(self) -> Any:
-        """The local socket address (``(host, port)`` for TCP)."""
-        return self._local_address
-
-    @property
-    def remote_address(self) -> Any:
-        """The peer's socket address (``(host, port)`` for TCP)."""
-        return self._remote_address
-
-    # ------------------------------------------------------------------ receiving
-
-    async def recv(self) -> Data:
-        """Return the next message: ``str`` for text, ``bytes`` for binary.
-
-        Cancelling it (directly or with :func:`asyncio.timeout`) loses no
-        message: one that arrives meanwhile stays queued for the next call.
-
-        Raises:
-            ConnectionClosedOK: The connection closed normally and every
-                message received before the close was returned.
-            ConnectionClosedError: The connection closed with an error (the
-                exception's ``__cause__`` says why, when sansws ended it).
-        """
-        endpoint = self._endpoint
-        while True:
-            try:
-                message = endpoint.next_message()
-            except ConnectionClosed:
-                # Asking for more may have released input held back after
-                # the messages already returned, and failed the connection.
-                self._process(None)
-                raise
-            if message is not None:
-                if self._reading_paused and not endpoint.reading_paused:
-                    self._sync_reading()
-                return message
-            self._process(None)
-            await self._wait(self._recv_waiters)
-
-    async def __aiter__(self) -> AsyncIterator[Data]:
-        """Yield messages until the connection closes; stop quietly after a
-        normal closure, raise :class:`ConnectionClosedError` otherwise."""
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
-
-    # ------------------------------------------------------------------ sending
-
-    async def send(self, message: Sendable) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary; an iterable
-        or async iterable of ``str`` (or of bytes-like) as one fragmented
-        message, one frame per item.
-
-        Waits while another task is sending a fragmented message, and while
-        the transport's write buffer is above ``write_limit``.
-
-        Cancellation: a whole message is handed to the transport at once, so
-        cancelling the wait for the buffer to drain does not cut it; a
-        fragmented message interrupted by cancellation (or by an exception
-        from its iterable) fails the connection with 1011.
-
-        Raises:
-            ConnectionClosed: The connection is closing or closed.
-            TypeError: ``message`` is of an unsupported type.
-        """
-        endpoint = self._endpoint
-        cls = type(message)
-        if cls is str or cls is bytes or is_message(message):
-            while endpoint.sending_fragments:
-                await self._wait(self._fragment_waiters)
-            endpoint.send(message)  # type: ignore[arg-type]
-            self._write_out()
-            if self._endpoint.writing_paused:
-                await self._drain()
-        elif isinstance(message, Mapping):
-            endpoint.send(message)  # type: ignore[arg-type]  # raises TypeError
-        elif isinstance(message, AsyncIterable):
-            await self._send_async_fragments(message)
-        elif isinstance(message, Iterable):
-            await self._send_fragments(message)
-        else:
-            endpoint.send(message)  # raises TypeError
-
-    async def _send_fragments(self, fragments: Iterable[Any]) -> None:
-        endpoint = self._endpoint
-        iterator = iter(fragments)
-        try:
-            first = next(iterator)
-        except StopIteration:
-            return
-        while endpoint.sending_fragments:
-            await self._wait(self._fragment_waiters)
-        try:
-            endpoint.send_fragment(first)
-            self._write_out()
-            for fragment in iterator:
-                if self._endpoint.writing_paused:
-                    await self._drain()
-                endpoint.send_fragment(fragment)
-                self._write_out()
-            endpoint.end_fragments()
-            self._write_out()
-        except BaseException:
-            self._abort_fragments()
-            raise
-        finally:
-            _wake(self._fragment_waiters)
-        if self._endpoint.writing_paused:
-            await self._drain()
-
-    async def _send_async_fragments(self, fragments: AsyncIterable[Any]) -> None:
-        endpoint = self._endpoint
-        iterator = aiter(fragments)
-        try:
-            first = await anext(iterator)
-        except StopAsyncIteration:
-            return
-        # Checked after the first fragment arrived and acted on without an
-        # await in between, so no other send can slip into this message.
-        while endpoint.sending_fragments:
-            await self._wait(self._fragment_waiters)
-        try:
-            endpoint.send_fragment(first)
-            self._write_out()
-            async for fragment in iterator:
-                endpoint.send_fragment(fragment)
-                self._write_out()
-                if self._endpoint.writing_paused:
-                    await self._drain()
-            endpoint.end_fragments()
-            self._write_out()
-        except BaseException:
-            self._abort_fragments()
-            raise
-        finally:
-            _wake(self._fragment_waiters)
-        if self._endpoint.writing_paused:
-            await self._drain()
-
-    def _abort_fragments(self) -> None:
-        self._endpoint.abort_fragments()
-        self._process(None)
-
-    async def _drain(self) -> None:
-        await self._wait(self._drain_waiters)
-        if self._lost and self._endpoint.writing_paused:
-            raise self._connection.closed_error()
-
-    def ping(self, data: bytes | None = None) -> asyncio.Future[float]:
-        """Send a Ping; return a future resolving to the round-trip time in
-        seconds once the matching Pong arrives.
-
-        ``latency = await ws.ping()`` waits for it; keep the future to wait
-        later, or drop it. Without ``data`` a random 4-byte payload is used.
-        A Pong also answers every Ping sent before it. If the connection
-        closes first, the future raises :class:`ConnectionClosed`.
+    def ping(self, data: bytes | None = None) -> PingWaiter:
+        """Send a Ping; return a :class:`PingWaiter` to await for the
+        round-trip time once the matching Pong arrives
+        (``latency = await ws.ping()``). Without ``data`` a random 4-byte
+        payload is used. A Pong also answers every Ping sent before it.
 
         Raises:
             ConnectionClosed: The connection is closing or closed.
             LocalProtocolError: A Ping with the same payload awaits its Pong,
                 or ``data`` is longer than 125 bytes.
         """
-        payload = self._endpoint.ping(self._loop.time(), data)
-        future: asyncio.Future[float] = self._loop.create_future()
-        future.add_done_callback(_retrieve)
-        self._pings[payload] = future
-        self._write_out()
-        return future
-
-    async def pong(self, data: bytes = b"") -> None:
-        """Send an unsolicited Pong (a one-way heartbeat); waits while the
-        write buffer is above ``write_limit``.
-
-        Raises:
-            ConnectionClosed: The connection is closing or closed.
-        """
-        self._endpoint.pong(data)
-        self._write_out()
-        if self._endpoint.writing_paused:
-            await self._drain()
-
-    # ------------------------------------------------------------------ closing
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection: send a Close frame with ``code`` and
-        ``reason``, and return once the transport is closed, at most about
-        ``close_timeout`` later. Idempotent: once closing or closed, just
-        waits for the transport to close.
-
-        Cancelling it aborts the transport (close code 1006).
-
-        Raises:
-            LocalProtocolError: ``code`` may not be sent, or ``reason`` is too
-                long.
-        """
-        self._endpoint.close(code, reason)
-        self._process(None)
-        try:
-            await self.wait_closed()
-        except asyncio.CancelledError:
-            self.abort()
-            raise
+        waiter = PingWaiter(self._endpoint.ping(data, self._loop.time()), self._loop)
+        self._pings.append(waiter)
+        self._write(self._endpoint.data_to_send())
+        return waiter
 
     def abort(self) -> None:
         """Close the transport at once, without a close handshake; the
         connection ends with 1006 (unless it had already closed)."""
-        if self._lost:
-            return
-        if not self._endpoint.closed:
-            self._process(self._endpoint.abort(self._loop.time()))
-        if self._transport is not None and not self._lost:
-            self._transport.abort()
+        self._tell(self._endpoint.abort)
 
-    async def wait_closed(self) -> None:
-        """Wait until the transport is closed."""
-        if not self._lost:
-            await self._wait(self._lost_waiters)
+    # ------------------------------------------------------------------ carrying out
 
-    async def __aenter__(self) -> Connection:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    # ------------------------------------------------------------------ driving the endpoint
-
-    async def _wait(self, waiters: _Waiters) -> None:
-        await _wait(self._loop, waiters)
-
-    def _connection_made(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        transport.set_write_buffer_limits(high=self._write_limit)
-        self._local_address = transport.get_extra_info("sockname")
-        self._remote_address = transport.get_extra_info("peername")
-        if self._server is not None and not self._server._accepting(self):
+    def _apply(self, actions: Actions) -> None:
+        """Carry out what the endpoint decided."""
+        transport = self._transport
+        if transport is None or self._lost:
+            return  # connection_made comes back here; connection_lost woke everyone
+        if actions.read is not self._reading:
+            self._reading = actions.read
+            (transport.resume_reading if actions.read else transport.pause_reading)()
+        deadline = actions.deadline
+        if deadline != self._timer_when:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_when = deadline
+            self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+        if actions.write:
+            transport.write(actions.write)  # may call pause_writing: read levels are set
+        if actions.close is Close.FLUSH:
+            transport.close()
+        elif actions.close is Close.ABORT:
             transport.abort()
-            return
-        self._process(None)  # writes a client's request, arms the open timer
+        wake = actions.wake
+        if wake & _PONG:
+            self._pings = [waiter for waiter in self._pings if not waiter._settle()]
+        if wake and self._waiting:
+            for what in [what for what in self._waiting if what & wake]:
+                _wake(self._waiting.pop(what))
 
-    def _receive(self, data: bytes) -> None:
-        self._process(self._endpoint.receive_data(data, self._loop.time()))
-
-    def _write_out(self) -> None:
-        # Sending whole messages, fragments, pings and pongs never closes the
-        # connection, so writing is all there is to do after them.
-        data = self._endpoint.data_to_send()
-        if data and not self._lost:
-            assert self._transport is not None
+    def _write(self, data: bytes) -> None:
+        # After send(), ping() and pong(), which only queue bytes.
+        if data and not self._lost and self._transport is not None:
             self._transport.write(data)
 
-    def _process(self, progress: Progress | None) -> None:
-        """Act on the endpoint after a call into it: write, wake waiters,
-        close the transport or pause reading, re-arm the timer."""
-        transport = self._transport
-        if transport is None:
-            return  # not connected yet: connection_made comes back here
-        endpoint = self._endpoint
-        data = endpoint.data_to_send()
-        if self._lost:
-            return  # nowhere to write, and connection_lost woke every waiter
-        if data:
-            transport.write(data)
-        if progress is not None:
-            if progress.messages and self._recv_waiters:
-                _wake(self._recv_waiters)
-            if progress.pongs:
-                self._resolve_pings(progress.pongs)
-            if progress.handshake:
-                _wake(self._handshake_waiters)
-            if progress.request is not None and self._server is not None:
-                self._server._request_received(self, progress.request)
-        if not self._closed_seen and endpoint.closed:
-            self._closed_seen = True
-            self._on_closed()
-        if endpoint.should_close_transport:
-            self._close_transport()
-        elif endpoint.reading_paused is not self._reading_paused:
-            self._sync_reading()
-        self._schedule()
+    async def _park(self, what: Wait) -> None:
+        # One future per waiter: cancelling one wait must not cancel others.
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiting.setdefault(int(what), []).append(future)
+        await future
 
-    def _schedule(self) -> None:
-        if self._lost:
-            return
-        endpoint = self._endpoint
-        deadline = endpoint.next_deadline()
-        if deadline == -math.inf:
-            # A timer was started: arming it takes a handle_timeout call.
-            self._process(endpoint.handle_timeout(self._loop.time()))
-            return
-        timer = self._timer
-        if deadline is None:
-            if timer is not None:
-                timer.cancel()
-                self._timer = None
-        elif timer is None or deadline != self._timer_when:
-            if timer is not None:
-                timer.cancel()
-            self._timer_when = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+    async def _within(self, deadline: float | None, awaitable: Awaitable[Any], expired: Any) -> Any:
+        return await _within(deadline, awaitable, expired)
 
     def _on_timer(self) -> None:
-        self._timer = None
+        when, self._timer, self._timer_when = self._timer_when, None, None
         # The loop may run a timer up to its clock resolution early.
-        now = max(self._loop.time(), self._timer_when)
-        self._process(self._endpoint.handle_timeout(now))
+        now = max(self._loop.time(), when or 0.0)
+        self._apply(self._endpoint.actions(now))
 
-    def _sync_reading(self) -> None:
-        paused = self._endpoint.reading_paused
-        if paused is self._reading_paused or self._closing_transport or self._lost:
-            return
+    def _writing_changed(self) -> None:
         assert self._transport is not None
-        self._reading_paused = paused
-        if paused:
-            self._transport.pause_reading()
-        else:
-            self._transport.resume_reading()
+        self._endpoint.unwritten(self._transport.get_write_buffer_size())
+        if self._endpoint.dirty:
+            self._apply(self._endpoint.actions(self._loop.time()))
 
-    def _pause_writing(self) -> None:
-        # The transport's buffer passed write_limit: the endpoint stops
-        # reading too, or a peer that never reads could grow it forever.
-        self._endpoint.writing_paused = True
-        self._sync_reading()
+    # ------------------------------------------------------------------ the transport's calls
 
-    def _resume_writing(self) -> None:
-        self._endpoint.writing_paused = False
-        self._sync_reading()
-        _wake(self._drain_waiters)
-
-    def _resolve_pings(self, pongs: list[tuple[bytes, float]]) -> None:
-        for payload, latency in pongs:
-            future = self._pings.pop(payload, None)
-            if future is not None and not future.done():
-                future.set_result(latency)
-
-    def _on_closed(self) -> None:
-        _wake(self._recv_waiters)
-        _wake(self._fragment_waiters)
-        _wake(self._handshake_waiters)
-        pings, self._pings = self._pings, {}
-        for future in pings.values():
-            if not future.done():
-                future.set_exception(self._connection.closed_error())
-
-    def _close_transport(self) -> None:
-        if self._closing_transport:
-            return
-        self._closing_transport = True
-        transport = self._transport
-        assert transport is not None
-        if isinstance(self._connection.close_error, WebSocketTimeout):
-            # The peer stopped answering: flushing to it could take forever.
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The transport is connected (an :class:`asyncio.Protocol` method)."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._set_transport(transport)
+        server = self._server
+        if server is not None and not server._admit(self):
             transport.abort()
             return
-        buffered = transport.get_write_buffer_size()
-        transport.close()
-        timeout = self._connection.close_timeout
-        if buffered and timeout is not None:
-            # A peer that stopped reading must not keep the transport open.
-            self._abort_timer = self._loop.call_later(timeout, transport.abort)
+        if server is not None and server._ssl is not None:
+            # Not a byte is read before start_tls() takes the transport over.
+            transport.pause_reading()
+        self._apply(self._endpoint.actions(self._loop.time()))
 
-    def _connection_lost(self) -> None:
-        self._lost = True
+    def _set_transport(self, transport: asyncio.Transport) -> None:
+        mark = self._endpoint.write_mark
+        transport.set_write_buffer_limits(high=mark.high, low=mark.low)
+        self.local_address = transport.get_extra_info("sockname")
+        self.remote_address = transport.get_extra_info("peername")
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes arrived (an :class:`asyncio.Protocol` method)."""
+        now = self._loop.time()
+        self._endpoint.receive_data(data, now)
+        self._apply(self._endpoint.actions(now))
+
+    def eof_received(self) -> None:
+        """The peer closed its side (an :class:`asyncio.Protocol` method)."""
+        self.data_received(b"")
+
+    def pause_writing(self) -> None:
+        """The write buffer passed ``write_limit`` (an :class:`asyncio.Protocol` method)."""
+        self._writing_changed()
+
+    def resume_writing(self) -> None:
+        """The write buffer drained to a quarter of ``write_limit``."""
+        self._writing_changed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The transport is closed (an :class:`asyncio.Protocol` method)."""
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
-        if self._abort_timer is not None:
-            self._abort_timer.cancel()
-            self._abort_timer = None
+        self._timer = self._timer_when = None
         endpoint = self._endpoint
-        if not endpoint.closed:
-            endpoint.abort(self._loop.time())
-        endpoint.data_to_send()  # nowhere to write it any more
-        if not self._closed_seen:
-            self._closed_seen = True
-            self._on_closed()
-        _wake(self._drain_waiters)
-        _wake(self._handshake_waiters)
-        _wake(self._lost_waiters)
-        if self._server is not None:
-            self._server._connection_lost(self)
+        endpoint.transport_closed(self._loop.time())
+        endpoint.actions(self._loop.time())  # the transport is gone: only waking is left
+        self._lost = True
+        for waiter in self._pings:
+            waiter._settle()
+        for futures in self._waiting.values():
+            _wake(futures)
+        self._waiting.clear()
 
-    # ------------------------------------------------------------------ server side
+    async def _start_tls(self) -> bool:
+        assert self._server is not None
+        assert self._transport is not None
+        deadline = self._endpoint.open_deadline
+        limit = _NO_TLS_LIMIT if deadline is None else max(deadline - self._loop.time(), 1e-3)
+        transport = await self._loop.start_tls(
+            self._transport,
+            self,
+            self._server._ssl,  # type: ignore[arg-type]
+            server_side=True,
+            ssl_handshake_timeout=limit,
+        )
+        if self._lost or transport is None:
+            return False
+        self._transport = transport
+        self._set_transport(transport)
+        return True
 
-    def _answer(self, response: Response | None, extra_headers: HeadersLike) -> None:
-        self._process(self._endpoint.answer(response, extra_headers=extra_headers))
 
-    def _shutdown(self) -> None:
-        self._endpoint.close(1001)
-        self._process(None)
+async def _within(deadline: float | None, awaitable: Awaitable[Any], expired: Any) -> Any:
+    """Await ``awaitable``; at ``deadline``, cancel it and return
+    ``expired``."""
+    if deadline is None:
+        return await awaitable
+    try:
+        async with asyncio.timeout_at(deadline) as timeout:
+            return await awaitable
+    except TimeoutError:
+        if timeout.expired():
+            return expired
+        raise
 
 
 # ---------------------------------------------------------------------- client
@@ -651,7 +335,7 @@ class _Opening(Generic[_T]):
     def __init__(
         self,
         open: Callable[[], Coroutine[Any, Any, _T]],
-        close: Callable[[_T], Awaitable[None]],
+        close: Callable[[_T, BaseException | None], Awaitable[None]],
     ) -> None:
         self._open = open
         self._close = close
@@ -664,145 +348,60 @@ class _Opening(Generic[_T]):
         self._value = await self._open()
         return self._value
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         assert self._value is not None
-        await self._close(self._value)
+        await self._close(self._value, exc)
 
 
-async def _open(
-    url: str,
-    ssl: ssl_module.SSLContext | bool | None,
-    max_queue: int | None,
-    write_limit: int,
-    options: dict[str, Any],
-) -> Connection:
+async def _open_transport(effect: OpenTransport, ssl: object) -> Connection | None:
     loop = asyncio.get_running_loop()
-    session = ClientSession(url, **options)
-    session.check_tls_option(ssl not in (None, False))
-    contexts: dict[bool, ssl_module.SSLContext] = {}
+    target = effect.target
+    ws = Connection(effect.endpoint, loop)
+    context = _common.client_context(target, ssl)
+    tls: dict[str, Any] = {"ssl": context, "server_hostname": target.server_hostname}
 
-    def context_for(target: Target) -> ssl_module.SSLContext | None:
-        if not target.tls:
-            return None
-        if isinstance(ssl, ssl_module.SSLContext):
-            return ssl
-        if True not in contexts:
-            contexts[True] = ssl_module.create_default_context()
-        return contexts[True]
-
-    attempt = session.start(loop.time())
-    while True:
-        ws = Connection(
-            Endpoint(attempt.connection, max_queue=max_queue), loop, write_limit=write_limit
-        )
-        await _connect_transport(loop, session, attempt, ws, context_for(attempt.target))
-        try:
-            while ws._endpoint.handshake_pending:
-                await ws._wait(ws._handshake_waiters)
-            next_attempt = session.outcome(attempt, loop.time())
-        except BaseException:
-            ws.abort()
-            raise
-        if next_attempt is None:
+    async def open_() -> Connection:
+        if target.unix_path is not None:
+            await loop.create_unix_connection(lambda: ws, target.unix_path, **tls)
             return ws
-        ws.abort()  # the redirect's transport; the core already closed its side
-        attempt = next_attempt
-
-
-async def _connect_transport(
-    loop: asyncio.AbstractEventLoop,
-    session: ClientSession,
-    attempt: Attempt,
-    ws: Connection,
-    context: ssl_module.SSLContext | None,
-) -> None:
-    target = attempt.target
-    server_hostname = target.server_hostname if context is not None else None
-    timeout = asyncio.timeout_at(attempt.deadline)
-    try:
-        async with timeout:
-            if target.unix_path is not None:
-                await loop.create_unix_connection(
-                    lambda: _Protocol(ws),
-                    target.unix_path,
-                    ssl=context,
-                    server_hostname=server_hostname,
-                )
-            else:
-                await loop.create_connection(
-                    lambda: _Protocol(ws),
-                    target.host,
-                    target.port,
-                    ssl=context,
-                    server_hostname=server_hostname,
-                )
-    except TimeoutError:
-        if timeout.expired() and attempt.deadline is not None:
+        error = OSError(f"no address for {target.host}")
+        for *_, address in await _resolve(loop, target.host, target.port):
             try:
-                session.check_deadline(max(loop.time(), attempt.deadline))
-            except OpenTimeout as exc:
-                raise exc from None
-        raise
+                await loop.create_connection(lambda: ws, address[0], address[1], **tls)
+                return ws
+            except OSError as exc:  # the next address may answer
+                error = exc
+        raise error
+
+    return await _within(effect.deadline, open_(), None)  # type: ignore[no-any-return]
+
+
+async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[Any]:
+    # Never in the default executor, whose threads the interpreter joins.
+    numeric = _common.numeric_address(host, port)
+    if numeric is not None:
+        return numeric
+    return await loop.run_in_executor(_common.DAEMON, _common.getaddrinfo, host, port)
 
 
 def connect(
-    url: str,
-    *,
-    subprotocols: Sequence[str] = (),
-    extra_headers: HeadersLike = (),
-    origin: str | None = None,
-    user_agent: str | None = DEFAULT_USER_AGENT,
-    open_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    close_timeout: float | None = 10.0,
-    max_message_size: int | None = 2**20,
-    max_queue: int | None = 16,
-    write_limit: int = 32768,
-    max_redirects: int = 10,
-    ssl: ssl_module.SSLContext | bool | None = None,
-    unix_path: str | None = None,
-    **options: Any,
+    url: str, *, ssl: SSLContext | bool | None = None, **options: Unpack[ClientOptions]
 ) -> _Opening[Connection]:
     """Open a WebSocket connection to ``url``.
 
     Use ``async with connect(url) as ws:`` (the connection closes on leaving
-    the block) or ``ws = await connect(url)`` (close it yourself).
+    the block: 1000; 1011 if the block raised; aborted at once if it was
+    cancelled) or ``ws = await connect(url)`` (close it yourself).
 
     Args:
         url: A ``ws://`` or ``wss://`` URL.
-        subprotocols: Subprotocols to offer, most preferred first.
-        extra_headers: More request headers (``Authorization`` and
-            ``Cookie`` are not sent to another origin after a redirect).
-        origin: The Origin header, if any.
-        user_agent: The User-Agent header (``None`` sends none).
-        open_timeout: Seconds for the whole opening: DNS, TCP, TLS, the
-            handshake and every redirect (``None``: no limit).
-        ping_interval: Seconds between keepalive Pings (``None``: none).
-        ping_timeout: Seconds to wait for a keepalive Pong before failing
-            the connection with 1011 (``None``: forever).
-        close_timeout: Seconds to wait for the close handshake and for the
-            transport to close (``None``: forever).
-        max_message_size: Largest incoming message in bytes (``None``: no
-            limit); a larger one fails the connection with 1009.
-        max_queue: Received messages buffered before the driver stops
-            reading from the socket (``None``: no limit).
-        write_limit: Bytes buffered for writing above which :meth:`~Connection.send`
-            waits (it resumes when the buffer drains to a quarter of it).
-        max_redirects: Most HTTP redirects followed (0: none).
         ssl: An :class:`ssl.SSLContext`, or ``True`` for a default one; a
-            ``wss://`` URL without it uses :func:`ssl.create_default_context`.
-            Only valid with ``wss://``.
-        unix_path: Connect to this Unix socket; ``url`` still gives the Host
-            header and the path.
-        options: Other options of :class:`sansws.ClientConnection`
-            (``compression``, ``max_header_line``, ``max_headers``, ``max_body_size``,
-            ...).
+            ``wss://`` URL without it uses a default context. Only valid
+            with ``wss://``.
+        **options: The options of every driver's ``connect()``
+            (docs/options.md): ``open_timeout``, ``subprotocols``,
+            ``extra_headers``, ``max_message_size``, ``max_queue``,
+            ``write_limit``, ``unix_path``, ``compression``, ...
 
     Raises:
         InvalidURI: ``url`` is not a WebSocket URL.
@@ -811,96 +410,64 @@ def connect(
         OpenTimeout: The opening did not finish within ``open_timeout``.
         HandshakeError: The server's response is not a valid handshake.
         OSError: DNS resolution, the TCP connection or TLS failed.
-        ValueError: ``ssl`` with a ``ws://`` URL, or an invalid option.
+        TypeError, ValueError: An option is unknown or invalid (raised by
+            ``connect()`` itself, before any I/O).
     """
-    options.update(
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        origin=origin,
-        user_agent=user_agent,
-        open_timeout=open_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        max_message_size=max_message_size,
-        max_redirects=max_redirects,
-        unix_path=unix_path,
-    )
-    return _Opening(
-        functools.partial(_open, url, ssl, max_queue, write_limit, options), Connection.close
-    )
+    session = ClientSession.from_options(url, options, tls=_common.tls_choice(ssl))
+
+    async def open_() -> Connection:
+        procedure = ops.open_client(session, asyncio.get_running_loop().time)
+        return await run(procedure, None, lambda effect: _open_transport(effect, ssl))  # type: ignore[no-any-return]
+
+    return _Opening(open_, _finish)
+
+
+async def _finish(ws: Connection, error: BaseException | None) -> None:
+    await run(ops.finish(ws._endpoint, error, ws._loop.time), ws)
 
 
 # ---------------------------------------------------------------------- server
 
 
-class Server:
+class Server(ServerView[Connection]):
     """A running WebSocket server, returned by :func:`serve`.
 
-    Each accepted connection runs in a task owned by the server: the
+    Each accepted connection runs in a task owned by the server: TLS, the
     ``process_request`` hook, then the handler. The handler's return closes
     the connection with 1000; an exception closes it with 1011 and is logged
     to the ``sansws.server`` logger.
     """
 
-    def __init__(
-        self,
-        handler: Handler,
-        *,
-        process_request: ProcessRequest | None,
-        extra_headers: HeadersLike,
-        max_queue: int | None,
-        write_limit: int,
-        connection_options: dict[str, Any],
-    ) -> None:
-        # Build one connection now, so that invalid options fail in serve().
-        Endpoint(_ServerConnection(**connection_options), max_queue=max_queue)
-        self._handler = handler
-        self._process_request = process_request
-        self._extra_headers = Headers(extra_headers)
-        self._max_queue = max_queue
-        self._write_limit = write_limit
-        self._connection_options = connection_options
+    def __init__(self, state: ServerState[Connection], ssl: ssl_module.SSLContext | None) -> None:
+        self._state = state
+        self._ssl = ssl
         self._loop = asyncio.get_running_loop()
-        self._server: asyncio.Server | None = None
-        self._connections: set[Connection] = set()
+        self._servers: list[asyncio.Server] = []
+        self._unix: tuple[str, int] | None = None
+        self._port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._shutting_down = False
-        self._done = False
-        self._done_waiters: _Waiters = []
+        self._done = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<sansws.drivers.asyncio.Server sockets={self.sockets!r}>"
 
     @property
     def sockets(self) -> tuple[Any, ...]:
-        """The listening sockets (empty once shut down)."""
-        if self._server is None:
-            return ()
-        return tuple(self._server.sockets)
-
-    @property
-    def port(self) -> int | None:
-        """The TCP port the server listens on (``None`` for a Unix socket)."""
-        for sock in self.sockets:
-            name = sock.getsockname()
-            if isinstance(name, tuple):
-                return int(name[1])
-        return None
+        """The listening sockets."""
+        return tuple(sock for server in self._servers for sock in server.sockets)
 
     def shutdown(self) -> None:
         """Stop accepting connections and close every connection with 1001
-        (going away); :meth:`serve_forever` and :meth:`wait_closed` return
-        once every connection is closed and every handler has returned.
-        Returns at once; calling it again does nothing."""
-        if self._shutting_down:
-            return
-        self._shutting_down = True
-        if self._server is not None:
-            self._server.close()
-        for ws in list(self._connections):
-            ws._shutdown()
-        self._check_done()
+        (going away) -- or drop it, if its handshake was not answered yet;
+        :meth:`serve_forever` and :meth:`wait_closed` return once every
+        connection is closed and every handler has returned. Returns at
+        once; calling it again does nothing."""
+        for server in self._servers:
+            server.close()
+        for ws in self._state.shutdown():
+            ws._tell(ws._endpoint.shutdown)
+        if self._state.done:
+            self._done.set()
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`shutdown` completes."""
@@ -909,10 +476,10 @@ class Server:
     async def wait_closed(self) -> None:
         """Wait until the server was shut down and every connection and
         handler has finished."""
-        if not self._done:
-            await _wait(self._loop, self._done_waiters)
-        if self._server is not None:
-            await self._server.wait_closed()
+        await self._done.wait()
+        _common.remove_unix(self._unix)
+        for server in self._servers:
+            await server.wait_closed()
 
     async def aclose(self) -> None:
         """Shut down and wait until it is done. If the wait is cancelled,
@@ -927,164 +494,101 @@ class Server:
     async def __aenter__(self) -> Server:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def _start(self, host: str | None, port: int, unix_path: str | None, **kw: Any) -> None:
-        if unix_path is not None:
-            self._server = await self._loop.create_unix_server(self._protocol, unix_path, **kw)
-        else:
-            self._server = await self._loop.create_server(self._protocol, host, port, **kw)
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        await _close_server(self, exc)
 
     async def _terminate(self) -> None:
-        for ws in list(self._connections):
-            ws.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
+        """Stop accepting, then cancel every connection's task: each aborts
+        its transport."""
+        for server in self._servers:
+            server.close()
+        self._state.shutdown()
+        for task in self._tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+        await self.wait_closed()
 
-    def _protocol(self) -> _Protocol:
-        connection = _ServerConnection(**self._connection_options)
-        endpoint = Endpoint(connection, max_queue=self._max_queue)
-        return _Protocol(
-            Connection(endpoint, self._loop, write_limit=self._write_limit, server=self)
-        )
+    def _protocol(self) -> Connection:
+        # Called at the accept: the open timeout starts now.
+        return Connection(self._state.endpoint(self._loop.time()), self._loop, self)
 
-    def _accepting(self, ws: Connection) -> bool:
-        self._connections.add(ws)
-        return not self._shutting_down
-
-    def _connection_lost(self, ws: Connection) -> None:
-        self._connections.discard(ws)
-        self._check_done()
-
-    def _request_received(self, ws: Connection, request: Request) -> None:
-        task = self._loop.create_task(self._run(ws, request))
+    def _admit(self, ws: Connection) -> bool:
+        if not self._state.admit(ws):
+            return False
+        task = self._loop.create_task(self._serve(ws))
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(self._tasks.discard)
+        return True
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._check_done()
-
-    def _check_done(self) -> None:
-        if self._shutting_down and not self._connections and not self._tasks and not self._done:
-            self._done = True
-            _wake(self._done_waiters)
-
-    async def _run(self, ws: Connection, request: Request) -> None:
-        endpoint = ws._endpoint
+    async def _serve(self, ws: Connection) -> None:
         try:
-            response = None
-            if self._process_request is not None:
-                try:
-                    response = await self._process_request(ws, request)
-                except Exception:
-                    logger.error("process_request failed", exc_info=True)
-                    response = Response(500, body=b"Failed to open a WebSocket connection.\n")
-            if not endpoint.handshake_pending:
-                return  # closed meanwhile: shutdown, open timeout, or the client left
-            ws._answer(response, self._extra_headers)
-            if ws.state is not State.OPEN:
-                return
-            error: BaseException | None = None
-            try:
-                await self._handler(ws)
-            except Exception as exc:
-                error = exc
-            if endpoint.finish_handler(error):
-                logger.error("connection handler failed", exc_info=error)
-            ws._process(None)
-        except Exception:
-            logger.error("connection failed", exc_info=True)
+            await run(self._state.serve(ws._endpoint, ws, self._loop.time), ws)
+        finally:
             ws.abort()
-        except BaseException:
-            ws.abort()
-            raise
+            if self._state.discard(ws):
+                self._done.set()
+
+
+async def _close_server(server: Server, error: BaseException | None) -> None:
+    if ops.interrupted(error):
+        await server._terminate()  # cancelled or interrupted: do not wait for peers
+    else:
+        await server.aclose()
 
 
 def serve(
-    handler: Handler,
-    host: str | None = "127.0.0.1",
-    port: int = 0,
-    *,
-    subprotocols: Sequence[str] = (),
-    process_request: ProcessRequest | None = None,
-    extra_headers: HeadersLike = (),
-    server_header: str | None = DEFAULT_USER_AGENT,
-    open_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    close_timeout: float | None = 10.0,
-    max_message_size: int | None = 2**20,
-    max_queue: int | None = 16,
-    write_limit: int = 32768,
-    ssl: ssl_module.SSLContext | None = None,
-    unix_path: str | None = None,
-    backlog: int = 100,
-    **options: Any,
+    handler: Handler, host: str | None = "127.0.0.1", port: int = 0, *,
+    ssl: SSLContext | None = None, process_request: ProcessRequest | None = None,
+    **options: Unpack[ServerOptions],
 ) -> _Opening[Server]:
-    """Serve WebSocket connections on ``host:port`` (or ``unix_path``).
+    """Serve WebSocket connections on ``host:port`` (every address the name
+    resolves to, on one port) or on ``unix_path``.
 
     Use ``async with serve(handler, host, port) as server:`` and ``await
     server.serve_forever()``; leaving the block shuts the server down (every
-    connection closed with 1001) and waits for the handlers. ``server =
-    await serve(...)`` also works; then call :meth:`Server.aclose`.
+    connection closed with 1001) and waits for the handlers, or, if the
+    block was cancelled, aborts them. ``server = await serve(...)`` also
+    works; then call :meth:`Server.aclose`.
 
     Args:
         handler: ``async def handler(ws)``, run in a task per connection
             once the handshake is accepted.
         host: The address to bind (``None``: all interfaces).
         port: The TCP port; 0 picks a free one (see :attr:`Server.port`).
-        subprotocols: Supported subprotocols, most preferred first.
+        ssl: An :class:`ssl.SSLContext` to serve ``wss://``.
         process_request: ``async def process_request(ws, request)``
             returning a :class:`Response` to refuse the handshake (for
             authentication, origin checks, health checks), or ``None`` to
-            accept it. An exception answers 500.
-        extra_headers: Headers added to every accepting response.
-        server_header: The Server header (``None`` sends none).
-        open_timeout: Seconds for the TLS and opening handshakes
-            (``None``: no limit).
-        ping_interval, ping_timeout, close_timeout, max_message_size,
-        max_queue, write_limit: As for :func:`connect`.
-        ssl: An :class:`ssl.SSLContext` to serve ``wss://``.
-        unix_path: Listen on this Unix socket instead of ``host:port``.
-        backlog: The listen backlog.
-        options: Other options of :class:`sansws.ServerConnection`
-            (``compression``, ``max_header_line``, ``max_headers``, ``max_body_size``,
-            ...).
+            accept it. An exception answers 500; an answer later than
+            ``open_timeout`` is not used (the hook is cancelled there).
+        **options: The options of every driver's ``serve()``
+            (docs/options.md).
+
+    Raises:
+        TypeError, ValueError: An option is unknown or invalid (raised by
+            ``serve()`` itself, before anything listens).
+        OSError: The address cannot be bound.
     """
-    connection_options = dict(
-        subprotocols=subprotocols,
-        server_header=server_header,
-        open_timeout=open_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        max_message_size=max_message_size,
-        **options,
-    )
-    listen: dict[str, Any] = {"ssl": ssl, "backlog": backlog}
-    if ssl is not None and open_timeout is not None:
-        listen["ssl_handshake_timeout"] = open_timeout
+    state = _common.server_state(options, ssl, handler, process_request)
 
     async def make() -> Server:
-        server = Server(
-            handler,
-            process_request=process_request,
-            extra_headers=extra_headers,
-            max_queue=max_queue,
-            write_limit=write_limit,
-            connection_options=connection_options,
-        )
-        await server._start(host, port, unix_path, **listen)
+        server = Server(state, ssl)
+        loop = server._loop
+        addresses = None
+        if state.settings["unix_path"] is None:
+            addresses = _common.passive_addresses(host, port)
+            addresses = addresses or await _resolve(loop, host, port)  # type: ignore[arg-type]
+        sockets, server._unix = _common.listen(state, port, addresses)
+        server._port = _common.port(sockets, server._unix)
+        start = loop.create_server if server._unix is None else loop.create_unix_server
+        try:
+            for sock in sockets:
+                server._servers.append(await start(server._protocol, sock=sock))
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
         return server
 
-    return _Opening(make, Server.aclose)
+    return _Opening(make, _close_server)

@@ -27,86 +27,57 @@ inside your calls to ``recv``, ``send``, ``ping`` and ``close``. A
 connection you do not use for a while answers nothing meanwhile; pass
 ``keepalive_thread=True`` to run them in a background thread instead, which
 is joined when the connection closes.
+
+Every decision is the core's: this module carries out the endpoint's
+:class:`~sansws.endpoint.Actions` and runs the procedures of
+:mod:`sansws.ops` with blocking waits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import socket
 import ssl as ssl_module
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, cast
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any
 
-from sansws.connection import DEFAULT_USER_AGENT, ServerConnection, State
-from sansws.endpoint import READ_SIZE, Endpoint, EndpointAttributes, Progress, Response, is_message
-from sansws.errors import (
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    HandshakeError,
-    InvalidStatus,
-    OpenTimeout,
-    RedirectError,
-    WebSocketError,
-)
-from sansws.events import Request
-from sansws.headers import HeadersLike
-from sansws.session import Attempt, ClientSession
+from sansws import ops
+from sansws.endpoint import READ_SIZE, Actions, Close, ConnectionView, Endpoint, Wait
+from sansws.serving import ACCEPT_RETRY_DELAY, ServerState, accept_failed
+from sansws.session import ClientSession
 
-from ._sync_net import (
-    Flag,
-    TransportTimeout,
-    Wakeup,
-    connect_tcp,
-    connect_unix,
-    remaining,
-    tls_handshake,
-    wait_fds,
-)
+from . import _common
+from ._common import *  # noqa: F403 - the names every driver exports
+from ._common import ConnectionClosedOK, PingRecord, Request, Response, ServerView, report, step
+from ._sync_net import Flag, TransportTimeout, Wakeup, start_tls, wait_fds
 
-__all__ = [
-    "Connection",
-    "ConnectionClosed",
-    "ConnectionClosedError",
-    "ConnectionClosedOK",
-    "HandshakeError",
-    "InvalidStatus",
-    "OpenTimeout",
-    "PingWaiter",
-    "RedirectError",
-    "Response",
-    "Server",
-    "WebSocketError",
-    "connect",
-    "serve",
-]
+from . import _sync_net  # isort: skip
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from sansws.options import ClientOptions, ServerOptions
+
+__all__ = ["Connection", "Handler", "PingWaiter", "ProcessRequest", "Server", "connect", "serve"]
+__all__ += _common.__all__
 
 _monotonic = time.monotonic
+_WANT: tuple[type[Exception], ...] = (BlockingIOError, InterruptedError)
+_WANT += (ssl_module.SSLWantReadError, ssl_module.SSLWantWriteError)
+_NO_LOCK = contextlib.nullcontext()
+_INF = float("inf")
 Data = str | bytes | bytearray | memoryview
-_WANT = (
-    BlockingIOError,
-    InterruptedError,
-    ssl_module.SSLWantReadError,
-    ssl_module.SSLWantWriteError,
-)
-
-logger = logging.getLogger("sansws.server")
 
 
-class PingWaiter:
+class PingWaiter(PingRecord):
     """A sent Ping: :meth:`wait` returns the round-trip time once its Pong
     arrived."""
 
-    def __init__(self, connection: Connection, payload: bytes) -> None:
-        self._connection = connection
-        #: The Ping's payload.
-        self.payload = payload
+    _connection: Connection
 
     def wait(self, timeout: float | None = None) -> float:
         """Block until the Pong arrives and return the latency in seconds.
@@ -115,19 +86,13 @@ class PingWaiter:
             TimeoutError: No Pong within ``timeout`` seconds.
             ConnectionClosed: The connection closed first.
         """
-        conn = self._connection
-        answered = conn._pongs
-        endpoint = conn._endpoint
-        payload = self.payload
-        if not conn._wait(lambda: payload in answered or endpoint.closed, timeout):
+        deadline = None if timeout is None else _monotonic() + timeout
+        if not self._connection._wait(self._ping.done, deadline):
             raise TimeoutError(f"no pong within {timeout} seconds")
-        with conn._lock:
-            if payload in answered:
-                return answered.pop(payload)
-        raise endpoint.connection.closed_error()
+        return self._ping.result()
 
 
-class Connection(EndpointAttributes):
+class Connection(ConnectionView):
     """One WebSocket connection, client or server side.
 
     Every method may be called from any thread. Several threads may wait at
@@ -136,41 +101,28 @@ class Connection(EndpointAttributes):
     passed to a server's handler.
     """
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        endpoint: Endpoint,
-        *,
-        write_limit: int = 32768,
-    ) -> None:
-        if write_limit < 0:
-            raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
+    def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
         self._sock = sock
         self._fd = sock.fileno()
-        self._tls = isinstance(sock, ssl_module.SSLSocket)
         self._endpoint = endpoint
-        self._write_high = write_limit
-        self._write_low = write_limit // 4
+        self._now = _monotonic
         self._lock = threading.Lock()
         self._wakeup = Wakeup()
         self._out: deque[bytes] = deque()
-        self._out_offset = 0
-        self._out_size = 0
-        self._eof = False
-        self._transport_closed = False
-        self._polling = 0
-        self._pongs: dict[bytes, float] = {}
-        self._request: Request | None = None
+        self._out_offset = self._out_size = self._polling = 0
+        # What the last Actions said, until the next ones.
+        self._reading = True
+        self._deadline: float | None = None
+        self._flushing = self._transport_closed = False
         self._keepalive: threading.Thread | None = None
+        self._tls_context: ssl_module.SSLContext | None = None  # a server's, until TLS is up
         try:
             self.local_address: Any = sock.getsockname()
             self.remote_address: Any = sock.getpeername()
         except OSError:  # the peer is already gone; the first read says so
             self.local_address = self.remote_address = None
 
-    # ------------------------------------------------------------ attributes
-
-    # ------------------------------------------------------------ receiving
+    # ------------------------------------------------------------ the API
 
     def recv(self, timeout: float | None = None) -> str | bytes:
         """The next message: ``str`` for text, ``bytes`` for binary.
@@ -182,41 +134,25 @@ class Connection(EndpointAttributes):
             ConnectionClosedError: The connection closed with an error.
         """
         endpoint = self._endpoint
-        message = self._next_message()
-        while message is None:
-            if not self._wait(lambda: endpoint.queued_messages > 0 or endpoint.closed, timeout):
-                raise TimeoutError(f"no message within {timeout} seconds")
-            message = self._next_message()
-        return message
-
-    def _next_message(self) -> str | bytes | None:
-        with self._lock:
-            try:
-                message = self._endpoint.next_message()
-            finally:
-                # Asking for more may release input held back because it
-                # broke the protocol: the Close frame is then to be written.
-                self._flush()
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            with self._lock:
+                try:
+                    message = endpoint.next_message(_monotonic())
+                finally:
+                    if endpoint.dirty:
+                        self._apply(endpoint.actions(_monotonic()))
             if message is not None:
-                self._after_dequeue()
-            return message
-
-    def _after_dequeue(self) -> None:
-        # Taking a message may resume reading, which a sleeping waiter that
-        # left the socket out of its poll must learn.
-        if self._wakeup.sleeping:
-            self._wakeup.notify()
+                return message
+            if not self._wait(lambda: endpoint.ready(Wait.MESSAGE), deadline):
+                raise TimeoutError(f"no message within {timeout} seconds")
 
     def __iter__(self) -> Iterator[str | bytes]:
         """Yield messages until the connection closes: stops after a normal
         closure, raises :class:`ConnectionClosedError` after an error."""
-        while True:
-            try:
+        with contextlib.suppress(ConnectionClosedOK):
+            while True:
                 yield self.recv()
-            except ConnectionClosedOK:
-                return
-
-    # ------------------------------------------------------------ sending
 
     def send(self, message: Data | Iterable[Data]) -> None:
         """Send a message: text for ``str``, binary for bytes-like; an
@@ -224,63 +160,24 @@ class Connection(EndpointAttributes):
         message.
 
         Blocks while another thread sends a fragmented message, and while
-        more than ``write_limit`` bytes wait to be written (until the peer
-        read most of them).
+        more than ``write_limit`` bytes wait to be written (until a quarter
+        of them are left).
 
         Raises:
             ConnectionClosed: The connection is closing or closed.
             TypeError: ``message`` is not a message or an iterable of them.
         """
         endpoint = self._endpoint
-        if is_message(message):
-            self._wait_not_fragmenting()
+        procedure = None
+        if isinstance(message, str | bytes | bytearray | memoryview):
             with self._lock:
-                endpoint.send(cast(Data, message))
-                self._flush()
-            self._wait_drained()
-            return
-        try:
-            fragments = iter(cast(Iterable[Data], message))
-        except TypeError:
-            raise TypeError(
-                f"message must be str, bytes-like or an iterable, not {type(message).__name__}"
-            ) from None
-        fragment = next(fragments, None)
-        if fragment is None:
-            return  # an empty iterable is no message
-        while True:
-            self._wait_not_fragmenting()
-            with self._lock:
-                # Another thread may have started a fragmented message since.
-                if not endpoint.sending_fragments:
-                    endpoint.send_fragment(fragment)
-                    self._flush()
-                    break
-        try:
-            self._wait_drained()
-            for fragment in fragments:
-                with self._lock:
-                    endpoint.send_fragment(fragment)
-                    self._flush()
-                self._wait_drained()
-            with self._lock:
-                endpoint.end_fragments()
-                self._flush()
-        except BaseException:
-            with self._lock:
-                endpoint.abort_fragments()
-                self._flush()
-                self._wakeup.notify()
-            raise
-        self._wait_drained()
-
-    def _wait_not_fragmenting(self) -> None:
-        endpoint = self._endpoint
-        self._wait(lambda: not endpoint.sending_fragments or endpoint.closed)
-
-    def _wait_drained(self) -> None:
-        if self._out_size > self._write_high:
-            self._wait(lambda: self._out_size <= self._write_low)
+                if endpoint.ready(Wait.SENDABLE):
+                    endpoint.send(message)
+                    self._write(endpoint.data_to_send())
+                    if endpoint.ready(Wait.DRAINED):
+                        return
+                    procedure = ops.drain(endpoint)
+        _run(procedure or ops.send(endpoint, message, _monotonic, asynchronous=False), self)
 
     def ping(self, data: bytes | None = None) -> PingWaiter:
         """Send a Ping (a random 4-byte payload if ``data`` is None) and
@@ -290,74 +187,44 @@ class Connection(EndpointAttributes):
             ConnectionClosed: The connection is closing or closed.
         """
         with self._lock:
-            payload = self._endpoint.ping(_monotonic(), data)
-            self._flush()
-        return PingWaiter(self, payload)
+            waiter = PingWaiter(self, self._endpoint.ping(data, _monotonic()))
+            self._write(self._endpoint.data_to_send())
+        return waiter
 
     def pong(self, data: bytes = b"") -> None:
         """Send an unsolicited Pong (a one-way heartbeat)."""
         with self._lock:
             self._endpoint.pong(data)
-            self._flush()
-
-    # ------------------------------------------------------------ closing
+            self._write(self._endpoint.data_to_send())
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Run the close handshake and return once the transport is closed
         (at most ``close_timeout`` seconds). Idempotent; safe from any
         thread, where it also ends the waits of other threads once the
-        handshake is over."""
-        self._start_close(code, reason)
-        self._wait(lambda: self._transport_closed)
+        handshake is over. Interrupted (Ctrl+C), it aborts the transport."""
+        _run(ops.close(self._endpoint, code, reason, _monotonic), self)
         self._join_keepalive()
-
-    def _start_close(self, code: int, reason: str) -> None:
-        with self._lock:
-            endpoint = self._endpoint
-            if not self._transport_closed:
-                endpoint.close(code, reason)
-                # Arm the close timer now: the wait below may not be the one
-                # that moves the bytes.
-                self._progress(endpoint.handle_timeout(_monotonic()))
-                self._flush()
-            self._wakeup.notify()
 
     def abort(self) -> None:
         """Close the transport at once, without a close handshake (code
         1006). Thread-safe: every call blocked in another thread returns or
         raises at once."""
-        with self._lock:
-            if not self._transport_closed:
-                self._progress(self._endpoint.abort(_monotonic()))
-                self._close_transport()
+        self._tell(self._endpoint.abort)
         self._join_keepalive()
 
     def __enter__(self) -> Connection:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None or issubclass(exc_type, Exception):
-            self.close()
-        else:
-            # KeyboardInterrupt, SystemExit: leave now, don't wait for a peer.
-            self.abort()
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        _run(ops.finish(self._endpoint, exc, _monotonic), self)
+        self._join_keepalive()
 
     # ------------------------------------------------------------ keepalive
 
     def _start_keepalive(self) -> None:
-        thread = threading.Thread(
-            target=self._keepalive_loop, name=f"sansws-keepalive-{self._fd}", daemon=True
-        )
-        self._keepalive = thread
-        thread.start()
-
-    def _keepalive_loop(self) -> None:
-        self._wait(lambda: self._transport_closed)
+        name, until = f"sansws-keepalive-{self._fd}", (lambda: self._transport_closed,)
+        self._keepalive = threading.Thread(target=self._wait, args=until, name=name, daemon=True)
+        self._keepalive.start()
 
     def _join_keepalive(self) -> None:
         thread = self._keepalive
@@ -366,123 +233,111 @@ class Connection(EndpointAttributes):
 
     # ------------------------------------------------------------ the pump
 
-    def _wait(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Move bytes and run timers until ``done()`` (evaluated with the
-        lock held) is true; returns False if ``timeout`` passed first.
+    def _tell(self, call: Callable[[float], object]) -> None:
+        """Make a call into the endpoint and carry out its actions."""
+        with self._lock:
+            call(_monotonic())
+            self._apply(self._endpoint.actions(_monotonic()))
 
-        Returns True without waiting once the transport is closed: nothing
-        can change any more, and the caller reads the final state.
-        """
-        deadline = None if timeout is None else _monotonic() + timeout
-        endpoint = self._endpoint
-        wakeup = self._wakeup
-        lock = self._lock
+    def _wait(self, done: Callable[[], bool], deadline: float | None = None) -> bool:
+        """Move bytes and run timers until ``done()`` (evaluated with the
+        lock held) is true; False if ``deadline`` passed first. Returns True
+        without waiting once the transport is closed: nothing can change any
+        more, and the caller reads the final state."""
+        endpoint, wakeup, lock, fd = self._endpoint, self._wakeup, self._lock, self._fd
         while True:
             with lock:
                 if done() or self._transport_closed:
                     return True
                 now = _monotonic()
-                core_deadline = endpoint.next_deadline()
-                if core_deadline is not None and core_deadline <= now:
-                    self._progress(endpoint.handle_timeout(now))
-                    self._flush()
+                if self._deadline is not None and self._deadline <= now:
+                    self._apply(endpoint.actions(now))
                     continue
                 if deadline is not None and now >= deadline:
                     return False
-                reading = not self._eof and not endpoint.reading_paused
-                if reading and self._tls and self._sock.pending():  # type: ignore[attr-defined]
+                reading = self._reading
+                if reading and self._tls_pending():
                     self._read(now)
                     continue
-                wait = _min(core_deadline, deadline)
-                read_fds = [wakeup.fd, self._fd] if reading else [wakeup.fd]
-                write_fds = [self._fd] if self._out else []
+                wait = deadline if self._deadline is None else min(self._deadline, deadline or _INF)
+                read_fds = [wakeup.fd, fd] if reading else [wakeup.fd]
                 token = wakeup.sleep()
                 self._polling += 1
             try:
-                readable, writable = wait_fds(
-                    read_fds, write_fds, None if wait is None else wait - now
-                )
+                timeout = None if wait is None else wait - now
+                readable, writable = wait_fds(read_fds, [fd] if self._out else [], timeout)
             finally:
                 with lock:
                     wakeup.woke(token)
                     self._polling -= 1
                     if self._transport_closed and not self._polling:
                         self._release()
-            if self._fd in readable or self._fd in writable:
+            if fd in readable or fd in writable:
                 with lock:
                     if not self._transport_closed:
-                        if self._fd in writable:
-                            self._flush()
-                        if self._fd in readable:
+                        self._write(b"")
+                        if fd in readable:
                             self._read(_monotonic())
 
     def _read(self, now: float) -> None:
         """Read what the socket has (lock held)."""
-        sock = self._sock
-        endpoint = self._endpoint
-        while True:
+        sock, endpoint = self._sock, self._endpoint
+        while self._reading and not self._transport_closed:
             try:
                 data = sock.recv(READ_SIZE)
             except _WANT:
-                break
-            except OSError:
-                data = b""  # reset, or a TLS error: the transport is gone
-            if not data:
-                self._eof = True
-            self._progress(endpoint.receive_data(data, now))
-            if not data or not self._tls or endpoint.reading_paused:
-                break
-            if not sock.pending():  # type: ignore[attr-defined]
-                break
-        self._flush()
+                return
+            except OSError:  # reset, or a TLS error: the transport is gone
+                endpoint.abort(now)
+            else:
+                endpoint.receive_data(data, now)
+            self._apply(endpoint.actions(now))
+            if not self._tls_pending():
+                return
 
-    def _progress(self, progress: Progress) -> None:
-        """Record what the endpoint reported, and wake the waiters (lock held)."""
-        if progress.pongs:
-            for payload, latency in progress.pongs:
-                self._pongs[payload] = latency
-        if progress.request is not None:
-            self._request = progress.request
-        if self._wakeup.sleeping:
+    def _tls_pending(self) -> bool:
+        # A TLS socket may hold decrypted bytes that poll cannot see.
+        return isinstance(self._sock, ssl_module.SSLSocket) and self._sock.pending() > 0
+
+    def _apply(self, actions: Actions) -> None:
+        """Carry out what the endpoint decided (lock held)."""
+        self._reading = actions.read
+        self._deadline = actions.deadline
+        if actions.wake and self._wakeup.sleeping:
+            # A waiter may wait for what just happened, or have left the
+            # socket out of its poll while reading was paused.
             self._wakeup.notify()
+        self._flushing = self._flushing or actions.close is Close.FLUSH
+        self._write(actions.write)
+        if actions.close is Close.ABORT:
+            self._close_transport()
 
-    def _flush(self) -> None:
-        """Write what can be written now; close the transport if the core
-        says so (lock held)."""
+    def _write(self, data: bytes) -> None:
+        """Write what the socket takes now, buffer the rest (lock held)."""
         if self._transport_closed:
             return
-        endpoint = self._endpoint
-        data = endpoint.data_to_send()
-        out = self._out
+        out, endpoint = self._out, self._endpoint
         if data:
             out.append(data)
             self._out_size += len(data)
-        sock = self._sock
         try:
             while out:
-                chunk = out[0]
-                offset = self._out_offset
-                sent = sock.send(memoryview(chunk)[offset:] if offset else chunk)
+                chunk, offset = out[0], self._out_offset
+                sent = self._sock.send(memoryview(chunk)[offset:] if offset else chunk)
                 self._out_size -= sent
-                if offset + sent == len(chunk):
+                self._out_offset = 0 if offset + sent == len(chunk) else offset + sent
+                if not self._out_offset:
                     out.popleft()
-                    self._out_offset = 0
-                else:
-                    self._out_offset = offset + sent
         except _WANT:
             pass
-        except OSError:
-            # The peer is gone: what was not written never will be.
-            self._progress(endpoint.abort(_monotonic()))
+        except OSError:  # the peer is gone: what was not written never will be
+            endpoint.abort(_monotonic())
             self._close_transport()
             return
-        # Every Ping read queues a Pong: while the peer does not read what it
-        # is sent, stop reading what it sends, or this buffer grows forever.
-        if self._out_size > self._write_high:
-            endpoint.writing_paused = True
-        elif self._out_size <= self._write_low:
-            endpoint.writing_paused = False
-        if endpoint.should_close_transport:
+        endpoint.unwritten(self._out_size)
+        if endpoint.dirty:
+            self._apply(endpoint.actions(_monotonic()))
+        elif self._flushing and not out:
             self._close_transport()
 
     def _close_transport(self) -> None:
@@ -492,92 +347,89 @@ class Connection(EndpointAttributes):
             return
         self._transport_closed = True
         self._out.clear()
-        self._out_size = 0
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._wakeup.notify()
         if not self._polling:
             self._release()
+        self._endpoint.transport_closed(_monotonic())
+        self._apply(self._endpoint.actions(_monotonic()))
 
     def _release(self) -> None:
         self._sock.close()
         self._wakeup.close()
 
-    # ------------------------------------------------------------ opening
+    # ------------------------------------------------------------ effects
 
-    def _handshake(self, deadline: float | None) -> bool:
-        """Client: send the request and wait for the answer; False if
-        ``deadline`` passed first."""
-        with self._lock:
-            self._flush()
-        endpoint = self._endpoint
-        return self._wait(lambda: not endpoint.handshake_pending, remaining(deadline))
+    def _perform(self, effect: ops.Effect) -> Any:
+        match effect:
+            case ops.WaitFor(what=what, deadline=deadline):
+                return self._wait(lambda: self._endpoint.ready(what), deadline)
+            case ops.NextFragment(source=source):
+                return next(source, ops.DONE)
+            case ops.Call(function=function, args=args):
+                return function(*args)
+            case ops.StartTLS(deadline=deadline):
+                assert self._tls_context is not None
+                wake_fd = self._wakeup.fd
+                try:
+                    self._sock = start_tls(self._sock, self._tls_context, deadline, wake_fd=wake_fd)
+                except TransportTimeout:
+                    return False
+                return not self._transport_closed
+            case ops.Report():
+                return report(effect)
 
 
-def _min(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
+def _run(procedure: ops.Procedure[Any], connection: Connection | None, ssl: object = None) -> Any:
+    """Run a core procedure: its steps under the connection's lock, its
+    effects (waits, the user's calls) outside it."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            with connection._lock if connection is not None else _NO_LOCK:
+                effect = step(procedure, value, error, connection)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            if type(effect) is ops.OpenTransport:
+                value = connection = _open_transport(effect, ssl)
+            else:
+                assert connection is not None
+                value = connection._perform(effect)
+            error = None
+        except BaseException as exc:
+            value, error = None, exc
 
 
 # ==================================================================== client
 
 
 def connect(
-    url: str,
-    *,
-    subprotocols: Iterable[str] = (),
-    extra_headers: HeadersLike = (),
-    origin: str | None = None,
-    user_agent: str | None = DEFAULT_USER_AGENT,
-    open_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    close_timeout: float | None = 10.0,
-    max_message_size: int | None = 2**20,
-    max_queue: int | None = 16,
-    write_limit: int = 32768,
-    max_redirects: int = 10,
-    ssl: ssl_module.SSLContext | bool | None = None,
-    unix_path: str | None = None,
-    keepalive_thread: bool = False,
-    **options: Any,
+    url: str, *, ssl: SSLContext | bool | None = None, keepalive_thread: bool = False,
+    **options: Unpack[ClientOptions],
 ) -> Connection:
     """Open a WebSocket connection and return it once the handshake is done.
 
-    Use it as a context manager, which closes the connection::
+    Use it as a context manager, which closes the connection (1000; 1011 if
+    the block raised; aborted at once if it was interrupted)::
 
         with connect("wss://example.com/chat", open_timeout=5) as ws:
             ws.send("hi")
 
     Args:
         url: The ``ws://`` or ``wss://`` URL.
-        subprotocols: Subprotocols to offer, most preferred first.
-        extra_headers: More request headers.
-        origin: The Origin header.
-        user_agent: The User-Agent header (``None`` for none).
-        open_timeout: Seconds for the whole opening: DNS, TCP, TLS, the
-            handshake and every redirect (``None``: no limit).
-        ping_interval: Seconds between keepalive Pings (``None``: none).
-        ping_timeout: Seconds to wait for a keepalive Pong before failing
-            the connection with 1011.
-        close_timeout: Seconds to wait for the close handshake.
-        max_message_size: Largest incoming message in bytes (``None``: no
-            limit); a bigger one fails the connection with 1009.
-        max_queue: Received messages buffered before reading pauses.
-        write_limit: Buffered outgoing bytes above which ``send`` blocks
-            until the peer read three quarters of them.
-        max_redirects: Redirects followed (0: none).
         ssl: An :class:`ssl.SSLContext`, or ``True`` for a default one; a
-            ``wss://`` URL without it uses ``ssl.create_default_context()``.
-        unix_path: Connect to this Unix socket instead of the URL's host.
+            ``wss://`` URL without it uses a default context. Only valid
+            with ``wss://``.
         keepalive_thread: Run keepalive and Pong replies in a background
             thread, even while the application is not calling into the
             connection (joined when it closes).
-        **options: Further options of :class:`sansws.ClientConnection`
-            (``compression``, ``max_header_line``, ...).
+        **options: The options of every driver's ``connect()``
+            (docs/options.md): ``open_timeout``, ``subprotocols``,
+            ``extra_headers``, ``max_message_size``, ``max_queue``,
+            ``write_limit``, ``unix_path``, ``compression``, ...
 
     Raises:
         InvalidStatus: The server refused the handshake.
@@ -585,74 +437,25 @@ def connect(
         OpenTimeout: The opening did not finish within ``open_timeout``.
         HandshakeError: The server's answer was not a valid handshake.
         OSError: DNS, TCP or TLS failed.
+        TypeError, ValueError: An option is unknown or invalid.
     """
-    session = ClientSession(
-        url,
-        open_timeout=open_timeout,
-        max_redirects=max_redirects,
-        unix_path=unix_path,
-        extra_headers=extra_headers,
-        subprotocols=tuple(subprotocols),
-        origin=origin,
-        user_agent=user_agent,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        max_message_size=max_message_size,
-        **options,
-    )
-    session.check_tls_option(ssl is not None and ssl is not False)
-    context = ssl if isinstance(ssl, ssl_module.SSLContext) else None
-    attempt = session.start(_monotonic())
-    while True:
-        try:
-            sock = _open_transport(attempt, context)
-        except TransportTimeout:
-            session.check_deadline(_monotonic())
-            raise OpenTimeout(f"timed out opening {url}") from None
-        conn = Connection(
-            sock, Endpoint(attempt.connection, max_queue=max_queue), write_limit=write_limit
-        )
-        try:
-            if not conn._handshake(attempt.deadline):
-                session.check_deadline(_monotonic())
-            next_attempt = session.outcome(attempt, _monotonic())
-        except BaseException:
-            conn.abort()
-            raise
-        if next_attempt is None:
-            break
-        conn.abort()
-        attempt = next_attempt
+    session = ClientSession.from_options(url, options, tls=_common.tls_choice(ssl))
+    connection: Connection = _run(ops.open_client(session, _monotonic), None, ssl)
     if keepalive_thread:
-        conn._start_keepalive()
-    return conn
+        connection._start_keepalive()
+    return connection
 
 
-def _open_transport(attempt: Attempt, context: ssl_module.SSLContext | None) -> socket.socket:
-    target = attempt.target
-    deadline = attempt.deadline
-    if target.unix_path is not None:
-        sock = connect_unix(target.unix_path, deadline)
-    else:
-        sock = connect_tcp(target.host, target.port, deadline)
-    if not target.tls:
-        return sock
-    if context is None:
-        context = ssl_module.create_default_context()
+def _open_transport(effect: ops.OpenTransport, ssl: object) -> Connection | None:
+    target, deadline = effect.target, effect.deadline
     try:
-        tls = context.wrap_socket(
-            sock, server_hostname=target.server_hostname, do_handshake_on_connect=False
-        )
-    except BaseException:
-        sock.close()
-        raise
-    try:
-        tls_handshake(tls, deadline)
-    except BaseException:
-        tls.close()
-        raise
-    return tls
+        sock = _sync_net.connect(target.host, target.port, target.unix_path, deadline)
+        context = _common.client_context(target, ssl)
+        if context is not None:
+            sock = start_tls(sock, context, deadline, server_hostname=target.server_hostname)
+    except TransportTimeout:
+        return None
+    return Connection(sock, effect.endpoint)
 
 
 # ==================================================================== server
@@ -661,7 +464,7 @@ Handler = Callable[[Connection], None]
 ProcessRequest = Callable[[Connection, Request], "Response | None"]
 
 
-class Server:
+class Server(ServerView[Connection]):
     """A WebSocket server; see :func:`serve`.
 
     Attributes:
@@ -669,255 +472,143 @@ class Server:
     """
 
     def __init__(
-        self,
-        handler: Handler,
-        sockets: list[socket.socket],
-        *,
-        ssl: ssl_module.SSLContext | None,
-        process_request: ProcessRequest | None,
-        subprotocols: tuple[str, ...],
-        extra_headers: HeadersLike,
-        open_timeout: float | None,
-        max_queue: int | None,
-        write_limit: int,
-        keepalive_thread: bool,
-        unix_path: str | None,
-        connection_options: dict[str, Any],
+        self, state: ServerState[Connection], ssl: Any, sockets: list[socket.socket], unix: Any
     ) -> None:
-        self.handler = handler
         self.sockets = sockets
-        self._ssl = ssl
-        self._process_request = process_request
-        self._subprotocols = subprotocols
-        self._extra_headers = extra_headers
-        self._open_timeout = open_timeout
-        self._max_queue = max_queue
-        self._write_limit = write_limit
-        self._keepalive_thread = keepalive_thread
-        self._unix_path = unix_path
-        self._connection_options = connection_options
+        self._state, self._ssl, self._unix = state, ssl, unix
+        self._port = _common.port(sockets, unix)
         self._lock = threading.Lock()
         self._stop = Flag()  # readable for good once shutdown() was called
-        self._stopping = False
-        self._threads: set[threading.Thread] = set()
-        self._connections: set[Connection] = set()
+        self._threads: dict[threading.Thread, Connection] = {}
         self._serving = False
         self._done = threading.Event()
-        self._closed = False
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (0 for a Unix socket)."""
-        if self._unix_path is not None:
-            return 0
-        return int(self.sockets[0].getsockname()[1])
+        self._released = threading.Event()
 
     def serve_forever(self) -> None:
-        """Accept connections until :meth:`shutdown`; then close every
-        connection with 1001, wait for every handler to return, and return.
-        Ctrl+C raises KeyboardInterrupt after the same cleanup."""
+        """Accept connections until :meth:`shutdown`, then wait until every
+        connection closed and every handler returned. Interrupted (Ctrl+C),
+        it aborts every connection, waits for the handlers, and raises."""
         with self._lock:
             if self._serving:
                 raise RuntimeError("serve_forever() is already running")
-            if self._closed:
-                raise RuntimeError("the server was shut down")
             self._serving = True
         try:
             self._accept_loop()
-        finally:
-            self._finish()
+        except BaseException as exc:
+            self._stop_serving(exc)
+            raise
+        try:
+            self._stop_serving(None)
+        except BaseException as exc:  # interrupted while the connections close
+            self._stop_serving(exc)
+            raise
 
     def shutdown(self) -> None:
-        """Stop accepting and close every connection with 1001 (going away).
-        Callable from any thread; ``serve_forever()`` returns once every
-        handler returned."""
+        """Stop accepting and close every connection with 1001 (going away)
+        -- or drop it, if its handshake was not answered yet. Returns at
+        once; callable from any thread."""
+        self._shutdown(abort=False)
+
+    def _shutdown(self, abort: bool) -> None:
         with self._lock:
-            if not self._stopping:
-                self._stopping = True
-                self._stop.set()
+            connections = self._state.shutdown()
+            if abort:
+                connections = list(self._threads.values())
+            self._stop.set()
+            if self._state.done:
+                self._done.set()
+        for connection in connections:
+            connection._tell(connection._endpoint.abort if abort else connection._endpoint.shutdown)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the server was shut down and every connection closed
+        and every handler returned; False if ``timeout`` passed first."""
+        return self._done.wait(timeout)
+
+    def _stop_serving(self, error: BaseException | None) -> None:
+        """Shut down -- aborting every connection if ``error`` is an
+        interruption -- wait for every thread, and release the listeners."""
+        self._shutdown(abort=ops.interrupted(error))
+        for connection in list(self._threads.values()):
+            # A handler that does not use its connection does not pump it:
+            # this thread runs the close handshakes (each bounded by its
+            # close_timeout).
+            connection._wait(lambda c=connection: c._transport_closed)  # type: ignore[misc]
+        self._done.wait()
+        for thread in list(self._threads):
+            thread.join()
+        with self._lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            sock.close()
+        if sockets:
+            _common.remove_unix(self._unix)
+            self._stop.close()
+        self._released.set()
 
     def _accept_loop(self) -> None:
         listeners = {sock.fileno(): sock for sock in self.sockets}
-        stop_fd = self._stop.fd
-        while not self._stopping:
-            readable, _ = wait_fds([stop_fd, *listeners], [], None)
-            for fd in readable:
-                if fd == stop_fd:
-                    continue
+        while not self._stop.is_set:
+            for fd in wait_fds([self._stop.fd, *listeners], [], None)[0] - {self._stop.fd}:
                 try:
                     sock, address = listeners[fd].accept()
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError as exc:  # e.g. EMFILE: keep serving the others
-                    logger.warning("accept() failed: %s", exc)
+                    report(accept_failed(exc))
+                    wait_fds([self._stop.fd], [], ACCEPT_RETRY_DELAY)
                     continue
                 self._start(sock, address)
 
     def _start(self, sock: socket.socket, address: Any) -> None:
-        thread = threading.Thread(
-            target=self._run_connection,
-            args=(sock,),
-            name=f"sansws-server-{address}",
-            daemon=True,
-        )
+        sock.setblocking(False)
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = Connection(sock, self._state.endpoint(_monotonic()))
+        connection._tls_context = self._ssl
+        name = f"sansws-server-{address}"
+        thread = threading.Thread(target=self._run, args=(connection,), name=name, daemon=True)
         with self._lock:
-            if self._stopping:
-                sock.close()
-                return
-            self._threads.add(thread)
-        thread.start()
-
-    def _run_connection(self, sock: socket.socket) -> None:
-        conn: Connection | None = None
-        try:
-            sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            deadline = None if self._open_timeout is None else _monotonic() + self._open_timeout
-            if self._ssl is not None:
-                sock = self._ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                tls_handshake(sock, deadline, self._stop.fd)
-            endpoint = Endpoint(
-                ServerConnection(
-                    subprotocols=self._subprotocols,
-                    open_timeout=self._open_timeout,
-                    **self._connection_options,
-                ),
-                max_queue=self._max_queue,
-            )
-            conn = Connection(sock, endpoint, write_limit=self._write_limit)
-            with self._lock:
-                if self._stopping:
-                    return
-                self._connections.add(conn)
-            self._serve_connection(conn)
-        except (OSError, TransportTimeout, ssl_module.SSLError) as exc:
-            logger.debug("connection failed before the handshake: %s", exc)
-        finally:
-            if conn is not None:
-                conn.abort()
-                with self._lock:
-                    self._connections.discard(conn)
-            else:
-                sock.close()
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-
-    def _serve_connection(self, conn: Connection) -> None:
-        endpoint = conn._endpoint
-        conn._wait(lambda: conn._request is not None or endpoint.closed)
-        request = conn._request
-        if request is None or endpoint.closed:
-            return
-        response: Response | None = None
-        if self._process_request is not None:
-            try:
-                response = self._process_request(conn, request)
-            except Exception:
-                logger.exception("process_request failed")
-                response = Response(500, body=b"Internal Server Error\n")
-        with conn._lock:
-            if endpoint.closed:
-                return
-            conn._progress(endpoint.answer(response, extra_headers=self._extra_headers))
-            conn._flush()
-        if endpoint.connection.state is not State.OPEN:
-            conn._wait(lambda: conn._transport_closed)
-            return
-        if self._keepalive_thread:
-            conn._start_keepalive()
-        try:
-            self.handler(conn)
-        except Exception as exc:
-            error: BaseException | None = exc
+            admitted = self._state.admit(connection)
+            if admitted:
+                self._threads[thread] = connection
+        if admitted:
+            thread.start()
         else:
-            error = None
-        with conn._lock:
-            failed = endpoint.finish_handler(error)
-            conn._progress(endpoint.handle_timeout(_monotonic()))
-            conn._flush()
-        if failed:
-            logger.error("connection handler failed", exc_info=error)
-        conn.close()
+            connection.abort()
 
-    def _finish(self) -> None:
-        """Close every connection with 1001 and wait for their handlers."""
-        with self._lock:
-            self._stopping = True
-            self._closed = True
+    def _run(self, connection: Connection) -> None:
         try:
-            for sock in self.sockets:
-                sock.close()
-            self._unlink()
-            with self._lock:
-                connections = list(self._connections)
-            # Start every close handshake first so that they run in parallel.
-            for conn in connections:
-                conn._start_close(1001, "")
-            for conn in connections:
-                conn.close(1001)
+            _run(self._state.serve(connection._endpoint, connection, _monotonic), connection)
         finally:
+            connection.abort()
             with self._lock:
-                connections = list(self._connections)
-            for conn in connections:
-                conn.abort()
-            while True:
-                with self._lock:
-                    threads = list(self._threads)
-                if not threads:
-                    break
-                for thread in threads:
-                    thread.join()
-            self._stop.close()
-            self._done.set()
-
-    def _unlink(self) -> None:
-        if self._unix_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._unix_path)
+                self._threads.pop(threading.current_thread(), None)
+                if self._state.discard(connection):
+                    self._done.set()
 
     def __enter__(self) -> Server:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown()
-        with self._lock:
-            serving = self._serving
-        if serving:
-            self._done.wait()
-        elif not self._done.is_set():
-            self._finish()
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if not self._serving:
+            self._stop_serving(exc)
+            return
+        # serve_forever() (in this thread, done by now, or another one)
+        # releases the server: only tell it to stop.
+        self._shutdown(abort=ops.interrupted(exc))
+        self._released.wait()
 
 
 def serve(
-    handler: Handler,
-    host: str | None = "127.0.0.1",
-    port: int = 0,
-    *,
-    subprotocols: Iterable[str] = (),
-    process_request: ProcessRequest | None = None,
-    extra_headers: HeadersLike = (),
-    server_header: str | None = DEFAULT_USER_AGENT,
-    open_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    close_timeout: float | None = 10.0,
-    max_message_size: int | None = 2**20,
-    max_queue: int | None = 16,
-    write_limit: int = 32768,
-    ssl: ssl_module.SSLContext | None = None,
-    unix_path: str | None = None,
-    backlog: int = 100,
+    handler: Handler, host: str | None = "127.0.0.1", port: int = 0, *,
+    ssl: SSLContext | None = None, process_request: ProcessRequest | None = None,
     keepalive_thread: bool = False,
-    **options: Any,
+    **options: Unpack[ServerOptions],
 ) -> Server:
-    """Create a WebSocket server listening on ``host``:``port`` (or on
-    ``unix_path``) and return it; call :meth:`Server.serve_forever`::
+    """Create a WebSocket server listening on ``host``:``port`` (every
+    address the name resolves to, on one port) or on ``unix_path``, and
+    return it; call :meth:`Server.serve_forever`::
 
         def handler(ws):
             for message in ws:
@@ -933,69 +624,32 @@ def serve(
 
     Args:
         handler: Called with each :class:`Connection` once open.
-        host: The address to bind.
-        port: The port to bind; 0 picks a free one (see
-            :attr:`Server.port`).
-        subprotocols: Subprotocols supported, most preferred first.
-        process_request: ``process_request(ws, request)`` may return a
-            :class:`~sansws.endpoint.Response` to refuse the handshake.
-        extra_headers: More response headers.
-        server_header: The Server header (``None`` for none).
-        open_timeout: Seconds for the TLS and opening handshakes.
+        host: The address to bind (``None``: every interface).
+        port: The port to bind; 0 picks a free one (see :attr:`Server.port`).
         ssl: An :class:`ssl.SSLContext` to serve TLS.
-        unix_path: Listen on this Unix socket path instead.
-        backlog: The listen backlog.
+        process_request: ``process_request(ws, request)`` may return a
+            :class:`~sansws.endpoint.Response` to refuse the handshake; an
+            exception answers 500. Bounded by ``open_timeout``: an answer
+            given later is not used and the connection is dropped.
         keepalive_thread: Also run a keepalive thread per connection (see
             :func:`connect`).
+        **options: The options of every driver's ``serve()``
+            (docs/options.md).
 
-    The other options are those of :func:`connect`.
+    Raises:
+        TypeError, ValueError: An option is unknown or invalid (before
+            anything listens).
+        OSError: The address cannot be bound.
     """
-    if unix_path is not None:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(unix_path)
-        except BaseException:
-            listener.close()
-            raise
-        sockets = [listener]
-    else:
-        sockets = []
-        try:
-            for family, kind, proto, _, address in socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            ):
-                listener = socket.socket(family, kind, proto)
-                sockets.append(listener)
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                listener.bind(address)
-                break
-        except BaseException:
-            for listener in sockets:
-                listener.close()
-            raise
-    for listener in sockets:
-        listener.listen(backlog)
-        listener.setblocking(False)
-    return Server(
-        handler,
-        sockets,
-        ssl=ssl,
-        process_request=process_request,
-        subprotocols=tuple(subprotocols),
-        extra_headers=extra_headers,
-        open_timeout=open_timeout,
-        max_queue=max_queue,
-        write_limit=write_limit,
-        keepalive_thread=keepalive_thread,
-        unix_path=unix_path,
-        connection_options=dict(
-            server_header=server_header,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            max_message_size=max_message_size,
-            **options,
-        ),
-    )
+
+    def run_handler(connection: Connection) -> None:
+        if keepalive_thread:
+            connection._start_keepalive()
+        handler(connection)
+
+    state = _common.server_state(options, ssl, run_handler, process_request)
+    addresses = None
+    if state.settings["unix_path"] is None:
+        addresses = _common.passive_addresses(host, port)
+        addresses = addresses or _common.getaddrinfo(host, port)
+    return Server(state, ssl, *_common.listen(state, port, addresses))

@@ -47,7 +47,6 @@ import os
 import re
 import selectors
 import signal
-import socket
 import ssl
 import stat
 import sys
@@ -59,10 +58,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Protocol, TextIO
 
 from ._version import __version__
-from .errors import ConnectionClosed, WebSocketError
+from .errors import ConnectionClosed, InvalidStatus, RedirectError, WebSocketError
 from .events import Request
 from .frames import close_code_name
-from .session import ClientSession, failure_summary
+from .session import ClientSession
 from .uri import parse_uri
 
 if TYPE_CHECKING:
@@ -668,57 +667,10 @@ class Interrupts:
             self._task.cancel()
 
 
-if sys.platform != "win32":
-
-    class _EventLoop(asyncio.SelectorEventLoop):
-        """asyncio's event loop, with DNS lookups in daemon threads.
-
-        ``getaddrinfo`` blocks and cannot be interrupted; asyncio runs it in
-        its default executor, whose threads the interpreter joins at exit, so
-        a lookup stuck in the resolver would hold up the exit after Ctrl+C.
-        A daemon thread per lookup never does.
-        """
-
-        async def getaddrinfo(
-            self,
-            host: bytes | str | None,
-            port: bytes | str | int | None,
-            *,
-            family: int = 0,
-            type: int = 0,
-            proto: int = 0,
-            flags: int = 0,
-        ) -> list[Any]:
-            future: asyncio.Future[Any] = self.create_future()
-
-            def settle(result: Any, error: BaseException | None) -> None:
-                if future.done():
-                    return  # the lookup's waiter was cancelled
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(result)
-
-            def resolve() -> None:
-                try:
-                    result: Any = socket.getaddrinfo(host, port, family, type, proto, flags)
-                    error: BaseException | None = None
-                except Exception as exc:
-                    result, error = None, exc
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    self.call_soon_threadsafe(settle, result, error)
-
-            threading.Thread(target=resolve, name="sansws-cli-resolver", daemon=True).start()
-            addresses: list[Any] = await future
-            return addresses
-
-    def _new_event_loop() -> asyncio.AbstractEventLoop:
-        return _EventLoop()
-
-else:  # pragma: no cover - Windows
-
-    def _new_event_loop() -> asyncio.AbstractEventLoop:
-        return asyncio.ProactorEventLoop()
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    # The asyncio driver resolves names in daemon threads: a stuck resolver
+    # holds up neither Ctrl+C nor the exit.
+    return asyncio.new_event_loop()
 
 
 def run_async(command: Callable[[Interrupts], Coroutine[Any, Any, int]]) -> int:
@@ -783,6 +735,42 @@ def _connect_options(url: str, options: ClientOptions) -> dict[str, Any]:
     if options.insecure and parse_uri(url).secure:
         kwargs["ssl"] = _unverified_context()
     return kwargs
+
+
+def failure_summary(error: BaseException) -> str:
+    """One line describing why opening a connection failed, for command-line
+    tools and logs: the status and Location of a refused redirect, the status
+    and the start of the body of a rejection, or the error itself, with DNS,
+    TCP and TLS errors in words (``Connection refused (...)``,
+    ``TLS certificate verification failed: ...``) rather than errno numbers."""
+    if isinstance(error, RedirectError):
+        return str(error)
+    if isinstance(error, InvalidStatus):
+        snippet = error.body[:200].decode("utf-8", "replace").strip()
+        snippet = " ".join(snippet.split())
+        return f"server rejected the connection: HTTP {error.status}" + (
+            f": {snippet}" if snippet else ""
+        )
+    if isinstance(error, OSError) and not isinstance(error, WebSocketError):
+        return _transport_failure(error)
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _transport_failure(error: OSError) -> str:
+    text = " ".join(str(error.strerror or error).split()) or type(error).__name__
+    # Duck-typed so that the core need not import ssl (which imports socket).
+    if any(cls.__module__ == "ssl" for cls in type(error).__mro__):
+        verify_message = getattr(error, "verify_message", None)
+        if verify_message:
+            return f"TLS certificate verification failed: {verify_message}"
+        return f"TLS failed: {text}"
+    if isinstance(error.errno, int) and error.errno > 0:
+        # asyncio reports "Connect call failed (address)" with only the errno
+        # saying why.
+        name = os.strerror(error.errno)
+        if name.lower() not in text.lower():
+            return f"{name} ({text})"
+    return text
 
 
 def _unverified_context() -> ssl.SSLContext:
@@ -1138,11 +1126,17 @@ def _serve_sync(host: str, port: int, console: Console) -> int:
     log = _ServerLog(console)
     presses = 0
 
+    server: sync_driver.Server | None = None
+
     def on_sigint(signum: int, frame: Any) -> None:
         nonlocal presses
         presses += 1
-        # serve_forever() closes every connection with 1001 before letting
-        # it out; a second one cuts that short.
+        if presses == 1 and server is not None:
+            # 1001 to every client, then serve_forever() returns. A thread:
+            # shutdown() takes locks this thread may hold right now.
+            threading.Thread(target=server.shutdown, name="sansws-cli-shutdown").start()
+            return
+        # A second Ctrl+C: serve_forever() aborts every connection.
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -1154,8 +1148,7 @@ def _serve_sync(host: str, port: int, console: Console) -> int:
         console.error(f"Cannot listen on {host}:{port}: {failure_summary(exc)}.")
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        if presses != 1:
-            return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous)
     console.status("Server stopped.")
@@ -1359,13 +1352,16 @@ def _check_client_options(url: str | None, options: ClientOptions) -> None:
         ValueError: An option is invalid.
     """
     try:
-        ClientSession(
+        ClientSession.from_options(
             url or "ws://127.0.0.1/",
-            extra_headers=options.headers,
-            subprotocols=options.subprotocols,
-            origin=options.origin,
+            {
+                "extra_headers": options.headers,
+                "subprotocols": options.subprotocols,
+                "origin": options.origin,
+            },
+            caller="sansws",
         )
-    except WebSocketError as exc:
+    except (WebSocketError, TypeError, ValueError) as exc:
         raise ValueError(str(exc)) from None
 
 

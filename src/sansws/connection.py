@@ -55,10 +55,9 @@ from __future__ import annotations
 import enum
 import math
 import secrets
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
-from ._version import __version__
 from .errors import (
     CloseTimeout,
     ConnectionClosed,
@@ -87,9 +86,8 @@ from .events import (
     Rejected,
     Request,
 )
-from .extensions.base import ClientExtensionFactory, Extension, ServerExtensionFactory
+from .extensions.base import Extension
 from .extensions.permessage_deflate import (
-    Compression,
     client_extension_factories,
     server_extension_factories,
 )
@@ -104,9 +102,6 @@ from .frames import (
     serialize_close_payload,
 )
 from .handshake import (
-    DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_HEADER_LINE,
-    DEFAULT_MAX_HEADERS,
     ClientHandshake,
     ClientResult,
     HandshakeLimits,
@@ -114,11 +109,20 @@ from .handshake import (
     extension_offers,
 )
 from .headers import ExtensionOffer, Headers, HeadersLike
+from .options import (
+    CLIENT_CONNECTION,
+    DEFAULT_USER_AGENT,
+    SERVER_CONNECTION,
+    settle,
+)
 from .uri import WebSocketURI, parse_uri
 
-__all__ = ["ClientConnection", "Connection", "ServerConnection", "State"]
+if TYPE_CHECKING:
+    from typing import Unpack
 
-DEFAULT_USER_AGENT: Final = f"sansws/{__version__}"
+    from .options import ClientConnectionOptions, ServerConnectionOptions
+
+__all__ = ["DEFAULT_USER_AGENT", "ClientConnection", "Connection", "ServerConnection", "State"]
 
 # Payloads at least this long are unmasked from a memoryview of the received
 # bytes instead of a copy of them; below it, a copy is cheaper than the view.
@@ -159,76 +163,40 @@ CLOSED: Final = State.CLOSED
 
 # Timer names, in the order handle_timeout checks them.
 _OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER = "open", "close", "pong", "keepalive"
-_HOLD_TIMER = "hold"
-_TIMER_ORDER = (_HOLD_TIMER, _OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER)
-
-# Longest time input is held for the application to answer the messages
-# before it (see Connection.release_held_input): long enough for a handler
-# to answer, short next to the peer's close timeout.
-_MAX_HOLD = 1.0
+_TIMER_ORDER = (_OPEN_TIMER, _CLOSE_TIMER, _PONG_TIMER, _KEEPALIVE_TIMER)
 _PENDING = -math.inf
-
-
-def _check_positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be positive or None, not {value!r}")
 
 
 class Connection:
     """The role-blind part of a WebSocket connection: frames, messages,
     the close handshake and timers.
 
-    Use :class:`ClientConnection` or :class:`ServerConnection`; the
-    parameters they share are documented here.
+    Use :class:`ClientConnection` or :class:`ServerConnection`. Their options
+    are described once, in :mod:`sansws.options` (docs/options.md); these
+    attributes hold the values in use.
 
-    Args:
+    Attributes:
         max_message_size: Largest incoming message, in bytes after
-            decompression (default 1 MiB); ``None`` for no limit. A message
-            that would exceed it fails the connection with 1009 as soon as a
-            frame header announces it, before its payload is buffered.
-        ping_interval: Seconds between keepalive Pings (default 20);
-            ``None`` disables keepalive.
-        ping_timeout: Seconds to wait for the Pong answering a keepalive
-            Ping before failing the connection with 1011 (default 20);
-            ``None`` waits forever.
-        close_timeout: Seconds to wait for the peer's side of the close
-            handshake, and for a client, for the server to close the
-            transport afterwards (default 10); ``None`` waits forever.
+            decompression; ``None`` for no limit.
+        ping_interval: Seconds between keepalive Pings, or ``None``.
+        ping_timeout: Seconds to wait for a keepalive Pong, or ``None``.
+        close_timeout: Seconds to wait for the close handshake, or ``None``.
         open_timeout: Seconds the opening handshake may take, counted from
-            the first ``handle_timeout`` call (default 10); ``None`` waits
-            forever.
-        stream_messages: Deliver each message as
-            :class:`~sansws.events.MessageChunk` events as its bytes arrive,
-            instead of one :class:`~sansws.events.Message` once complete.
+            the first ``handle_timeout`` call, or ``None``.
+        stream_messages: Whether messages arrive as
+            :class:`~sansws.events.MessageChunk` events.
     """
 
     _client: bool
 
-    def __init__(
-        self,
-        *,
-        max_message_size: int | None = 2**20,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float | None = 10.0,
-        open_timeout: float | None = 10.0,
-        stream_messages: bool = False,
-    ) -> None:
-        if max_message_size is not None and max_message_size < 0:
-            raise ValueError(f"max_message_size must be >= 0 or None, not {max_message_size!r}")
-        for name, value in (
-            ("ping_interval", ping_interval),
-            ("ping_timeout", ping_timeout),
-            ("close_timeout", close_timeout),
-            ("open_timeout", open_timeout),
-        ):
-            _check_positive(name, value)
-        self.max_message_size = max_message_size
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.open_timeout = open_timeout
-        self.stream_messages = stream_messages
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        # Called by the subclasses with settled options (sansws.options).
+        self.max_message_size: int | None = settings["max_message_size"]
+        self.ping_interval: float | None = settings["ping_interval"]
+        self.ping_timeout: float | None = settings["ping_timeout"]
+        self.close_timeout: float | None = settings["close_timeout"]
+        self.open_timeout: float | None = settings["open_timeout"]
+        self.stream_messages: bool = settings["stream_messages"]
 
         self._state = CONNECTING
         self._out: list[bytes] = []
@@ -245,11 +213,6 @@ class Connection:
         #: once the connection opened, :class:`~sansws.events.Rejected` if a
         #: client's handshake was refused.
         self.response: Accepted | Rejected | None = None
-        #: The opening handshake's request headers (sent by a client, received
-        #: by a server).
-        self.request_headers: Headers | None = None
-        #: The opening handshake's response headers.
-        self.response_headers: Headers | None = None
         self._extension: Extension | None = None
         self._rsv_allowed = 0
 
@@ -279,19 +242,10 @@ class Connection:
         # of a text message.
         self._msg_tail = b""
 
-        #: Opt-in for a layer that queues messages for an application (the
-        #: :class:`~sansws.endpoint.Endpoint` sets it): hold a Close frame, or
-        #: a frame that breaks the protocol, while messages before it may
-        #: still be answered, so that the answers precede the Close frame
-        #: that ends the connection. See :meth:`release_held_input`. Off by
-        #: default: such a frame is then acted on in the ``receive_data``
-        #: call that delivers it.
-        self.hold_after_messages = False
-        #: With :attr:`hold_after_messages`: set by that layer while the
-        #: application holds messages it has not answered yet.
-        self.messages_unanswered = False
+        # Holding a Close frame or a violation while messages before it may
+        # still be answered (see receive_data's defer_terminal).
+        self._defer: bool | None = None
         self._held = False
-        self._releasing = False
 
         # Outgoing fragmented message: opcode 0 means none.
         self._send_opcode = 0
@@ -301,11 +255,7 @@ class Connection:
         self._timers: dict[str, float] = {}
         self._keepalive_payload: bytes | None = None
         self._keepalive_sent_at = 0.0
-        self._pong_pending_measure = False
-        #: Round-trip time of the last keepalive Ping, in seconds (0 until
-        #: one was answered).
-        self.latency = 0.0
-        if open_timeout is not None:
+        if self.open_timeout is not None:
             self._timers[_OPEN_TIMER] = _PENDING
 
     # ------------------------------------------------------------------ state
@@ -314,6 +264,17 @@ class Connection:
     def state(self) -> State:
         """The connection's :class:`State`."""
         return self._state
+
+    @property
+    def request_headers(self) -> Headers | None:
+        """The opening handshake's request headers (sent by a client,
+        received by a server)."""
+        return None if self.request is None else self.request.headers
+
+    @property
+    def response_headers(self) -> Headers | None:
+        """The opening handshake's response headers."""
+        return None if self.response is None else self.response.headers
 
     @property
     def should_close_transport(self) -> bool:
@@ -373,20 +334,17 @@ class Connection:
         timers = self._timers
         events: list[Event] = []
         if self._held and any(_PENDING < deadline <= now for deadline in timers.values()):
+            # Held input goes first: a timer must not end a connection whose
+            # peer already asked to close it.
             events = self.release_held_input()
         for name, deadline in list(timers.items()):
             if deadline == _PENDING:
                 timers[name] = now + self._timer_delay(name)
-        if self._pong_pending_measure:
-            self._pong_pending_measure = False
-            self.latency = max(0.0, now - self._keepalive_sent_at)
         for name in _TIMER_ORDER:
             if name not in timers or timers[name] > now:
                 continue
             del timers[name]
-            if name == _HOLD_TIMER:
-                pass  # held input was released above, as every due timer does
-            elif name == _OPEN_TIMER:
+            if name == _OPEN_TIMER:
                 if self._state is CONNECTING:
                     self._end(1006, "", OpenTimeout("opening handshake timed out"), events)
             elif name == _CLOSE_TIMER:
@@ -411,9 +369,6 @@ class Connection:
             _CLOSE_TIMER: self.close_timeout,
             _KEEPALIVE_TIMER: self.ping_interval,
             _PONG_TIMER: self.ping_timeout,
-            _HOLD_TIMER: min(_MAX_HOLD, self.close_timeout / 2)
-            if self.close_timeout
-            else _MAX_HOLD,
         }[name]
         assert delay is not None
         return delay
@@ -583,7 +538,9 @@ class Connection:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+    def receive_data(
+        self, data: bytes | bytearray | memoryview, *, defer_terminal: bool | None = None
+    ) -> list[Event]:
         """Process bytes received from the peer; ``b""`` means the peer closed
         its side of the transport.
 
@@ -591,10 +548,24 @@ class Connection:
         anything the peer sends: a violation fails the connection, queues
         the right Close frame and ends the list with a
         :class:`~sansws.events.Closed` event whose ``error`` says why.
+
+        Args:
+            data: The bytes read.
+            defer_terminal: For a layer that queues messages for an
+                application (the :class:`~sansws.endpoint.Endpoint`): with
+                ``False``, a Close frame, or a frame that breaks the
+                protocol, that follows a message completed by this same call
+                is held, unprocessed, so that the application can still
+                answer that message before the connection ends; with
+                ``True``, such a frame is held in any case (the application
+                still owes answers to earlier messages). See
+                :meth:`release_held_input`. ``None`` (the default) acts on
+                every frame at once.
         """
+        self._defer = defer_terminal
         if self._held:
             released = self.release_held_input()
-            released.extend(self.receive_data(data))
+            released.extend(self.receive_data(data, defer_terminal=defer_terminal))
             return released
         state = self._state
         if not data:
@@ -639,26 +610,24 @@ class Connection:
         Either frame ends the connection, but the messages that came before
         it are valid and the application may still answer them; RFC 6455
         section 5.5.1 lets an endpoint finish sending before it answers a
-        Close. With :attr:`hold_after_messages` set, when one of those
-        messages was completed by the same :meth:`receive_data` call, or
-        while :attr:`messages_unanswered` is set, the frame and everything
-        after it are held, unprocessed, and the connection stays open. They
-        are processed, after whatever the application sent meanwhile, by this
-        method, by the next :meth:`receive_data` call, or by
-        :meth:`handle_timeout` once a timer is due -- at the latest one second
-        (or half of ``close_timeout``, if shorter) after they arrived.
+        Close. When :meth:`receive_data` was told so (``defer_terminal``),
+        the frame and everything after it are held, unprocessed, and the
+        connection stays open. They are processed, after whatever the
+        application sent meanwhile, by this method, by the next
+        :meth:`receive_data` call, or by :meth:`handle_timeout` once a timer
+        is due. The layer that asked for the hold bounds it in time (the
+        Endpoint releases it after at most one second).
         """
         if not self._held:
             return []
         self._held = False
-        self._timers.pop(_HOLD_TIMER, None)
         data, self._buf = self._buf, b""
         events: list[Event] = []
-        self._releasing = True
+        defer, self._defer = self._defer, None
         try:
             self._receive_frames(data, events)
         finally:
-            self._releasing = False
+            self._defer = defer
         return events
 
     def _reject_frame(
@@ -672,15 +641,14 @@ class Connection:
     def _hold(self, data: bytes, pos: int, events: list[Event]) -> bool:
         """Hold the input from ``data[pos]`` on if messages before it may
         still be answered (see :meth:`release_held_input`)."""
+        defer = self._defer
         if (
-            self.hold_after_messages
+            defer is not None
             and self._state is OPEN  # after our own Close, no answer can follow
-            and not self._releasing
-            and (self.messages_unanswered or any(type(event) is Message for event in events))
+            and (defer or any(type(event) is Message for event in events))
         ):
             self._buf = data[pos:]
             self._held = True
-            self._timers[_HOLD_TIMER] = _PENDING
             return True
         return False
 
@@ -960,8 +928,9 @@ class Connection:
             if payload == self._keepalive_payload and self._keepalive_payload is not None:
                 self._keepalive_payload = None
                 self._timers.pop(_PONG_TIMER, None)
-                self._pong_pending_measure = True
-            events.append(Pong(payload))
+                events.append(Pong(payload, self._keepalive_sent_at))
+            else:
+                events.append(Pong(payload))
         else:
             self._receive_close(payload, events)
 
@@ -976,11 +945,15 @@ class Connection:
             return
         self._close_received = (code, reason)
         if self._state is OPEN:
-            # Echo the code, as RFC 6455 section 5.5.1 suggests; a Close
-            # without a code is answered by a Close without a code.
-            reply = None if code == 1005 else code
-            self._write_frame(True, 0, _CLOSE, serialize_close_payload(reply))
-            self._close_sent = (reply, "")
+            # Echo the code and the reason (RFC 6455 section 5.5.1 suggests
+            # the code; browsers show the reason of the frame they receive).
+            # A Close without a code is answered by a Close without a code.
+            if code == 1005:
+                self._write_frame(True, 0, _CLOSE, b"")
+                self._close_sent = (None, "")
+            else:
+                self._write_frame(True, 0, _CLOSE, serialize_close_payload(code, reason))
+                self._close_sent = (code, reason)
         self._timers.pop(_CLOSE_TIMER, None)
         self._state = CLOSED
         self._finish(code, reason, None, events, clean=True)
@@ -1065,73 +1038,51 @@ class ClientConnection(Connection):
             :class:`~sansws.uri.WebSocketURI`. It sets the request target
             and the Host header; credentials in it become a Basic
             Authorization header. The transport is the driver's business.
-        subprotocols: Subprotocols to offer, most preferred first.
-        extra_headers: More request headers. A User-Agent, Origin or
-            Authorization given here replaces the default one.
-        origin: The Origin header, if any.
-        extensions: Extension factories to offer.
-        compression: ``"deflate"`` (the default) offers permessage-deflate
-            with default settings, a
-            :class:`~sansws.extensions.PerMessageDeflate` with those
-            settings, ``None`` not at all. Ignored if ``extensions`` holds a
-            permessage-deflate factory. See docs/compression.md.
-        user_agent: The User-Agent header (``None`` to send none).
-        max_header_line: Longest header line accepted in the response.
-        max_headers: Most headers accepted in the response.
-        max_body_size: Most bytes of a rejection's body kept.
-
-    The other arguments are described in :class:`Connection`.
+        **options: The options of
+            :class:`~sansws.options.ClientConnectionOptions`
+            (docs/options.md): ``subprotocols``, ``extra_headers`` (a
+            User-Agent, Origin or Authorization given there replaces the
+            default one), ``origin``, ``user_agent``, ``compression``, the
+            limits and the timers.
 
     Raises:
         InvalidURI: ``url`` is not a valid WebSocket URI.
         UnsafeHeader: A header name or value would be unsafe to send.
+        TypeError: An option is unknown or of the wrong type.
+        ValueError: An option is out of range.
     """
 
     _client = True
 
     def __init__(
-        self,
-        url: str | WebSocketURI,
-        *,
-        subprotocols: Sequence[str] = (),
-        extra_headers: HeadersLike = (),
-        origin: str | None = None,
-        extensions: Sequence[ClientExtensionFactory] = (),
-        compression: Compression = "deflate",
-        user_agent: str | None = DEFAULT_USER_AGENT,
-        max_message_size: int | None = 2**20,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float | None = 10.0,
-        open_timeout: float | None = 10.0,
-        stream_messages: bool = False,
-        max_header_line: int = DEFAULT_MAX_HEADER_LINE,
-        max_headers: int = DEFAULT_MAX_HEADERS,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        self, url: str | WebSocketURI, **options: Unpack[ClientConnectionOptions]
     ) -> None:
-        super().__init__(
-            max_message_size=max_message_size,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            open_timeout=open_timeout,
-            stream_messages=stream_messages,
-        )
+        self._setup(url, settle(options, CLIENT_CONNECTION, "ClientConnection()"))
+
+    @classmethod
+    def _settled(cls, url: str | WebSocketURI, settings: Mapping[str, Any]) -> ClientConnection:
+        # For callers that settled the options already (sessions, drivers).
+        connection = cls.__new__(cls)
+        connection._setup(url, settings)
+        return connection
+
+    def _setup(self, url: str | WebSocketURI, settings: Mapping[str, Any]) -> None:
+        super().__init__(settings)
         self.uri = url if isinstance(url, WebSocketURI) else parse_uri(url)
+        extensions = settings["extensions"]
         self._handshake = ClientHandshake(
             self.uri,
-            subprotocols=subprotocols,
-            extra_headers=extra_headers,
-            origin=origin,
-            extensions=client_extension_factories(extensions, compression),
-            user_agent=user_agent,
-            limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
+            subprotocols=settings["subprotocols"],
+            extra_headers=settings["extra_headers"],
+            origin=settings["origin"],
+            extensions=client_extension_factories(extensions, settings["compression"]),
+            user_agent=settings["user_agent"],
+            limits=_limits(settings),
         )
-        self.request_headers = self._handshake.request_headers
         self.request = Request(
             path=self.uri.resource_name,
-            headers=self.request_headers,
-            subprotocols=tuple(subprotocols),
+            headers=self._handshake.request_headers,
+            subprotocols=tuple(settings["subprotocols"]),
             extensions=tuple(extension_offers(extensions)),
         )
         self._out.append(self._handshake.request_bytes)
@@ -1155,7 +1106,6 @@ class ClientConnection(Connection):
         if result.accepted is not None:
             accepted = result.accepted
             self.response = accepted
-            self.response_headers = accepted.headers
             self._opened(accepted.subprotocol, result.extension)
             events.append(accepted)
             if result.trailing:
@@ -1163,12 +1113,8 @@ class ClientConnection(Connection):
         elif result.rejected is not None:
             rejected = result.rejected
             self.response = rejected
-            self.response_headers = rejected.headers
-            self._state = CLOSED
-            self.close_code, self.close_reason = 1006, ""
+            self._abort_handshake()
             self.close_error = InvalidStatus(rejected.status, rejected.headers, rejected.body)
-            self._timers.clear()
-            self._close_transport = True
             events.append(rejected)
         else:
             assert result.error is not None
@@ -1184,57 +1130,37 @@ class ServerConnection(Connection):
     with 400 by the core, and end in a :class:`~sansws.events.Closed` event.
 
     Args:
-        subprotocols: Subprotocols this server supports; :meth:`accept`
-            picks the first one the client offered unless told otherwise.
-        extensions: Extension factories to negotiate.
-        compression: ``"deflate"`` (the default) accepts permessage-deflate
-            with default settings (a 4 KiB compression window), a
-            :class:`~sansws.extensions.PerMessageDeflate` with those
-            settings, ``None`` declines it. Ignored if ``extensions`` holds
-            a permessage-deflate factory. See docs/compression.md.
-        server_header: The Server header (``None`` to send none).
-        max_header_line: Longest header line accepted in the request.
-        max_headers: Most headers accepted in the request.
-        max_body_size: Most body bytes tolerated in the request.
-
-    The other arguments are described in :class:`Connection`.
+        **options: The options of
+            :class:`~sansws.options.ServerConnectionOptions`
+            (docs/options.md): ``subprotocols`` (:meth:`accept` picks the
+            first one the client offered unless told otherwise),
+            ``compression``, ``server_header``, the limits and the timers.
 
     Raises:
         UnsafeHeader: ``server_header`` would be unsafe to send.
+        TypeError: An option is unknown or of the wrong type.
+        ValueError: An option is out of range.
     """
 
     _client = False
 
-    def __init__(
-        self,
-        *,
-        subprotocols: Sequence[str] = (),
-        extensions: Sequence[ServerExtensionFactory] = (),
-        compression: Compression = "deflate",
-        server_header: str | None = DEFAULT_USER_AGENT,
-        max_message_size: int | None = 2**20,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float | None = 10.0,
-        open_timeout: float | None = 10.0,
-        stream_messages: bool = False,
-        max_header_line: int = DEFAULT_MAX_HEADER_LINE,
-        max_headers: int = DEFAULT_MAX_HEADERS,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-    ) -> None:
-        super().__init__(
-            max_message_size=max_message_size,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            open_timeout=open_timeout,
-            stream_messages=stream_messages,
-        )
+    def __init__(self, **options: Unpack[ServerConnectionOptions]) -> None:
+        self._setup(settle(options, SERVER_CONNECTION, "ServerConnection()"))
+
+    @classmethod
+    def _settled(cls, settings: Mapping[str, Any]) -> ServerConnection:
+        # For callers that settled the options already (servers).
+        connection = cls.__new__(cls)
+        connection._setup(settings)
+        return connection
+
+    def _setup(self, settings: Mapping[str, Any]) -> None:
+        super().__init__(settings)
         self._handshake = ServerHandshake(
-            subprotocols=subprotocols,
-            extensions=server_extension_factories(extensions, compression),
-            server_header=server_header,
-            limits=HandshakeLimits(max_header_line, max_headers, max_body_size),
+            subprotocols=settings["subprotocols"],
+            extensions=server_extension_factories(settings["extensions"], settings["compression"]),
+            server_header=settings["server_header"],
+            limits=_limits(settings),
         )
         # A bytearray: a peer trickling bytes must not make each one cost a
         # copy of everything before it.
@@ -1256,7 +1182,6 @@ class ServerConnection(Connection):
             self._end(1006, "", result.error, events)
             return events
         self.request = result.request
-        self.request_headers = result.request.headers
         self._early_data += result.trailing
         self._check_early_data(events)
         if self._state is CONNECTING:
@@ -1324,7 +1249,6 @@ class ServerConnection(Connection):
         # parser and the raw request would otherwise stay in memory as long
         # as the connection, which a server holding many cannot afford.
         del self._handshake
-        self.response_headers = headers
         self._opened(subprotocol, extension)
         self.response = Accepted(subprotocol, self.extensions, headers)
         events: list[Event] = []
@@ -1353,3 +1277,9 @@ class ServerConnection(Connection):
     def _refused(self, error: WebSocketError | None) -> None:
         self._abort_handshake()
         self.close_error = error
+
+
+def _limits(settings: Mapping[str, Any]) -> HandshakeLimits:
+    return HandshakeLimits(
+        settings["max_header_line"], settings["max_headers"], settings["max_body_size"]
+    )

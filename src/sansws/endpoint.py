@@ -1,41 +1,74 @@
-"""What every driver needs on top of a connection, decided once.
+"""What a driver reacts to, decided once: the driver contract.
 
 A :class:`~sansws.Connection` speaks the protocol. An application also wants
 a queue of received messages that stops the driver from reading when it is
-full, ``ping()`` calls that wait for their own Pong and report the latency,
-fragmented sends that cannot interleave or be left half-sent, a close
-sequence, and a server that answers a request and closes when its handler
-returns. :class:`Endpoint` holds all of that as plain data, so that the sync,
-asyncio and trio drivers only differ in how they block:
+full, ``ping()`` calls that wait for their own Pong, fragmented sends that
+cannot interleave, write back-pressure, and a rule for how the transport is
+closed. :class:`Endpoint` holds all of that as plain data, so that a driver
+only carries out what it is told:
 
-* feed it with :meth:`Endpoint.receive_data` and :meth:`Endpoint.handle_timeout`
-  (both take the driver's clock reading, and tick the connection's timers
-  after every batch, as the connection requires);
-* after each call, write :meth:`Endpoint.data_to_send`, close the transport
-  when :attr:`Endpoint.should_close_transport`, stop or resume reading by
-  :attr:`Endpoint.reading_paused`, wait at most until
-  :meth:`Endpoint.next_deadline`, and wake the waiters the returned
-  :class:`Progress` names.
+* **inputs**: :meth:`Endpoint.receive_data` (``b""`` at the end of the
+  stream), :meth:`Endpoint.unwritten` (how many bytes the driver holds
+  unwritten), :meth:`Endpoint.transport_closed`, and the application's calls
+  (:meth:`~Endpoint.send`, :meth:`~Endpoint.next_message`,
+  :meth:`~Endpoint.close`, :meth:`~Endpoint.abort`, ...). Each takes the
+  driver's clock reading where time matters;
+* **one output**: after any input, :meth:`Endpoint.actions` returns an
+  :class:`Actions` value: the bytes to write, whether to read, the next
+  deadline (call ``actions(now)`` again then), whether to flush and close or
+  to abort the transport, and which waiters to wake. A driver carries it out
+  in one short function and decides nothing itself.
+
+Two shortcuts keep the hot paths short: after :meth:`~Endpoint.send`,
+:meth:`~Endpoint.ping` and :meth:`~Endpoint.pong`, which only queue bytes, a
+driver may write :meth:`~Endpoint.data_to_send` instead of asking for the
+actions; after :meth:`~Endpoint.next_message` it asks for them only if
+:attr:`~Endpoint.dirty`.
+
+Waiting: a driver's waits are for one :class:`Wait` condition each, checked
+with :meth:`Endpoint.ready`; :attr:`Actions.wake` names the conditions that
+may have become true. Sequences with waits in the middle (opening, sending
+fragments, closing, serving a connection) are written once in
+:mod:`sansws.ops`.
 
 Nothing here blocks, sleeps or reads a clock.
 """
 
 from __future__ import annotations
 
+import enum
 import secrets
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .connection import Connection, ServerConnection, State
-from .errors import ConnectionClosed, InvalidState, LocalProtocolError
-from .events import Accepted, Closed, Event, Message, Pong, Rejected, Request
+from .errors import ConnectionClosed, InvalidState, LocalProtocolError, WebSocketTimeout
+from .events import Accepted, Event, Message, Pong, Rejected, Request
 from .headers import Headers, HeadersLike
 
-__all__ = ["Endpoint", "EndpointAttributes", "Progress", "Response"]
+__all__ = [
+    "READ_SIZE",
+    "Actions",
+    "Close",
+    "ConnectionView",
+    "Endpoint",
+    "Ping",
+    "Response",
+    "Wait",
+    "WaterMark",
+    "is_message",
+]
 
 #: Bytes a driver asks for per read: large enough for 64 KiB frames in one
 #: call, small enough to keep per-connection memory modest.
 READ_SIZE = 65536
+
+# Longest time a Close frame or a violation is held while the application
+# answers the messages before it (see Connection.receive_data): long enough
+# for a handler to answer, short next to the peer's close timeout.
+_MAX_HOLD = 1.0
+
+_OPEN, _CLOSED, _CONNECTING = State.OPEN, State.CLOSED, State.CONNECTING
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,204 +82,462 @@ class Response:
     body: bytes = b""
 
 
+class Wait(enum.IntFlag):
+    """Conditions a driver waits for; :meth:`Endpoint.ready` says whether one
+    holds, :attr:`Actions.wake` which may have become true."""
+
+    MESSAGE = 1
+    """A message is queued, or the connection is closed."""
+    SENDABLE = 2
+    """No fragmented message is being sent, or the connection is not open."""
+    DRAINED = 4
+    """The unwritten bytes fell to the low-water mark, or the transport
+    closed."""
+    REQUEST = 8
+    """A server's handshake request arrived, or the handshake ended."""
+    HANDSHAKE = 16
+    """The opening handshake ended (open, refused or failed)."""
+    PONG = 32
+    """A :class:`Ping` was answered, or will never be (see
+    :meth:`Ping.done`)."""
+    CLOSED = 64
+    """The connection is ``CLOSED``."""
+    TRANSPORT_CLOSED = 128
+    """The driver reported the transport closed."""
+
+
+# The conditions as plain ints: IntFlag arithmetic builds a new member each
+# time, which the hot paths cannot afford.
+_MESSAGE, _SENDABLE, _DRAINED, _REQUEST = 1, 2, 4, 8
+_HANDSHAKE, _PONG, _CLOSED_WAIT = 16, 32, 64
+_ON_CLOSED = _MESSAGE | _SENDABLE | _REQUEST | _HANDSHAKE | _CLOSED_WAIT
+_EVERYONE = 255
+
+
+class Close(enum.Enum):
+    """What to do with the transport, in :attr:`Actions.close`."""
+
+    KEEP = 0
+    """Keep it open."""
+    FLUSH = 1
+    """Write what is buffered, then close it; abort it if that is not done
+    by the next deadline (the endpoint then says :attr:`ABORT`)."""
+    ABORT = 2
+    """Write what the transport takes at once (this :attr:`Actions.write`
+    included), then close it, dropping the rest."""
+
+
 @dataclass(slots=True)
-class Progress:
-    """What a call to the endpoint changed, for the driver to wake waiters.
+class Actions:
+    """What a driver does after a call into its :class:`Endpoint`, in this
+    order.
 
     Attributes:
-        messages: Messages were added to the queue.
-        pongs: Pings answered: ``(payload, latency in seconds)``.
-        handshake: The client's opening handshake ended (accepted, rejected
-            or failed), or a server's request was answered.
-        request: A server received this handshake request; answer it with
-            :meth:`Endpoint.answer`.
-        closed: The connection became ``CLOSED``. Pings still awaiting a
-            Pong will never get one: fail their waiters.
+        write: Bytes to write (or buffer), after those written before.
+        read: Whether to read from the transport (``False``: pause).
+        deadline: When to call :meth:`Endpoint.actions` again, on the
+            driver's clock; ``None`` for never. Never in the past by more
+            than the time the call took.
+        close: :attr:`Close.FLUSH` or :attr:`Close.ABORT` once, when the
+            transport must close; :attr:`Close.KEEP` otherwise.
+        wake: The :class:`Wait` conditions that may have become true, as
+            an ``int`` of their flags (``wake & Wait.MESSAGE``), to spare
+            the hot paths building enum members.
     """
 
-    messages: bool = False
-    pongs: list[tuple[bytes, float]] = field(default_factory=list)
-    handshake: bool = False
-    request: Request | None = None
-    closed: bool = False
+    write: bytes
+    read: bool
+    deadline: float | None
+    close: Close
+    wake: int
+
+
+class Ping:
+    """A Ping sent by :meth:`Endpoint.ping`, settled by the endpoint: answered
+    when its Pong arrives, failed when the connection closes first. A
+    driver's ping waiter waits for :attr:`Wait.PONG` until :meth:`done`."""
+
+    __slots__ = ("_error", "_latency", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        #: The Ping's payload, which its Pong echoes.
+        self.payload = payload
+        self._latency: float | None = None
+        self._error: ConnectionClosed | None = None
+
+    def done(self) -> bool:
+        """Whether the Pong arrived or the connection closed."""
+        return self._latency is not None or self._error is not None
+
+    def result(self) -> float:
+        """The round-trip time in seconds, once :meth:`done`.
+
+        Raises:
+            ConnectionClosed: The connection closed before the Pong arrived.
+            InvalidState: The Ping is not settled yet.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._latency is None:
+            raise InvalidState("no pong yet", self.payload)
+        return self._latency
+
+
+class WaterMark:
+    """Hysteresis between a high and a low mark: :attr:`paused` turns true
+    when a level goes above ``high`` and false again only once it is at or
+    below ``low`` (a quarter of ``high`` unless given), so that a level
+    hovering around one mark does not flip the state on every change."""
+
+    __slots__ = ("high", "low", "paused")
+
+    def __init__(self, high: int, low: int | None = None) -> None:
+        self.high = high
+        self.low = high // 4 if low is None else low
+        self.paused = False
+
+    def update(self, level: int) -> bool:
+        """Record ``level``; return whether :attr:`paused` changed."""
+        paused = level > self.low if self.paused else level > self.high
+        changed = paused is not self.paused
+        self.paused = paused
+        return changed
 
 
 class Endpoint:
-    """A connection plus the application-facing state drivers share.
+    """A connection plus the application-facing state every driver shares.
 
     Args:
         connection: A :class:`~sansws.ClientConnection` or
             :class:`~sansws.ServerConnection` (not in ``stream_messages``
             mode).
-        max_queue: High-water mark of received messages waiting for the
-            application (default 16): reading pauses when the queue reaches
-            it and resumes when it drains to a quarter of it. ``None`` never
-            pauses.
+        now: The driver's clock now: the connection's timers are armed from
+            it (a server's open timeout runs from the accept).
+        max_queue: Received messages waiting for the application above
+            which reading pauses (default 16); it resumes at a quarter of
+            it. ``None`` never pauses.
+        write_limit: Unwritten bytes above which sending waits and reading
+            pauses (default 32 KiB); both resume at a quarter of it.
     """
 
-    def __init__(self, connection: Connection, *, max_queue: int | None = 16) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        now: float,
+        *,
+        max_queue: int | None = 16,
+        write_limit: int = 32768,
+    ) -> None:
         if connection.stream_messages:
             raise ValueError("drivers deliver whole messages: stream_messages must be False")
         if max_queue is not None and max_queue < 1:
             raise ValueError(f"max_queue must be >= 1 or None, not {max_queue!r}")
+        if write_limit < 0:
+            raise ValueError(f"write_limit must be >= 0, not {write_limit!r}")
         self.connection = connection
-        # The application answers messages after taking them from the queue:
-        # a Close or a protocol violation right after them waits for those
-        # answers.
-        connection.hold_after_messages = True
-        self.max_queue = max_queue
-        self._resume_at = 0 if max_queue is None else max_queue // 4
+        self._queue_mark = None if max_queue is None else WaterMark(max_queue - 1, max_queue // 4)
+        #: Unwritten bytes above which sending waits (high) and at which it
+        #: resumes (low); an asyncio transport takes them as its limits.
+        self.write_mark = WaterMark(write_limit)
         self._messages: deque[str | bytes] = deque()
-        self._paused = False
-        self._pings: OrderedDict[bytes, float] = OrderedDict()
+        self._pings: OrderedDict[bytes, tuple[float, Ping]] = OrderedDict()
         self._fragment_kind: type | None = None
         # The application took a message and has not asked for the next one.
         self._answering = False
-        self._keepalive_latency = 0.0
-        #: Set by the driver while the bytes it has not written yet are above
-        #: its high-water mark (``write_limit``). Reading pauses too: every
-        #: Ping read queues a Pong, so a peer that sends but never reads
-        #: would otherwise grow that buffer without bound.
-        self.writing_paused = False
+        self._hold_deadline: float | None = None
+        self._state = connection.state
+        self._wake = 0
+        self._close = Close.KEEP
+        self._linger_until: float | None = None
+        self._abort = False
+        self._eof = False
+        self._transport_closed = False
+        #: Whether :meth:`actions` has something to report (set by every
+        #: input; hot paths check it to skip the call).
+        self.dirty = True
         #: Round-trip time of the last answered Ping (the application's or a
         #: keepalive one), in seconds; 0 until one was answered.
         self.latency = 0.0
+        #: When the opening handshake times out, on the driver's clock: what
+        #: a server's TLS handshake and ``process_request`` are bounded by.
+        self.open_deadline = None if connection.open_timeout is None else (
+            now + connection.open_timeout
+        )
+        self._dispatch(connection.handle_timeout(now), now)
 
-    # ------------------------------------------------------------------ feeding
+    # ------------------------------------------------------------------ inputs
 
-    def receive_data(self, data: bytes, now: float) -> Progress:
-        """Feed bytes read from the transport (``b""`` at end of stream)."""
-        connecting = self.connection.state is State.CONNECTING
-        progress = Progress()
-        self.connection.messages_unanswered = self._answering or bool(self._messages)
-        self._dispatch(self.connection.receive_data(data), now, progress)
-        self._dispatch(self.connection.handle_timeout(now), now, progress)
-        progress.handshake = connecting and self.connection.state is not State.CONNECTING
-        return progress
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes read from the transport (``b""`` at the end of the
+        stream)."""
+        if self._transport_closed:
+            return
+        if not data:
+            self._eof = True
+        connection = self.connection
+        unanswered = self._answering or bool(self._messages)
+        events = connection.receive_data(data, defer_terminal=unanswered)
+        if events:
+            self._dispatch(events, now)
+        if connection.holding and self._hold_deadline is None:
+            close_timeout = connection.close_timeout
+            hold = min(_MAX_HOLD, close_timeout / 2) if close_timeout else _MAX_HOLD
+            self._hold_deadline = now + hold
+        self.dirty = True
 
-    def handle_timeout(self, now: float) -> Progress:
-        """Run the connection's timers; call when :meth:`next_deadline` passes."""
-        connecting = self.connection.state is State.CONNECTING
-        progress = Progress()
-        self._dispatch(self.connection.handle_timeout(now), now, progress)
-        progress.handshake = connecting and self.connection.state is not State.CONNECTING
-        return progress
+    def unwritten(self, size: int) -> None:
+        """Report how many bytes the driver holds that the transport has not
+        taken yet: above ``write_limit`` sending waits and reading pauses
+        (a peer that sends Pings but never reads would otherwise grow the
+        buffer of Pongs without bound); both resume at a quarter of it."""
+        if self.write_mark.update(size):
+            if not self.write_mark.paused:
+                self._wake |= _DRAINED
+            self.dirty = True
 
-    def _dispatch(self, events: list[Event], now: float, progress: Progress) -> None:
+    def transport_closed(self, now: float) -> None:
+        """Report that the transport is closed (by the driver, as told, or
+        because it broke). The connection ends with 1006 if it had not
+        ended; nothing more is written."""
+        if self._transport_closed:
+            return
+        if self.connection.state is not _CLOSED:
+            self._dispatch(self.connection.receive_data(b""), now)
+        self._transport_closed = True
+        self._wake |= _EVERYONE
+        self.dirty = True
+
+    def abort(self, now: float) -> None:
+        """Close the transport at once, without a close handshake: the
+        application aborted, the send of a message was interrupted, or the
+        transport broke. The connection ends with 1006 unless it had
+        ended."""
+        if self.connection.state is not _CLOSED:
+            self._dispatch(self.connection.receive_data(b""), now)
+        self._abort = True
+        self.dirty = True
+
+    def timer(self, now: float) -> None:
+        """Run what is due at ``now``: the connection's timers, the end of a
+        hold, the end of the time given to flush. :meth:`actions` calls it
+        when its deadline has passed."""
+        connection = self.connection
+        linger = self._linger_until
+        if self._close is Close.FLUSH and linger is not None and now >= linger:
+            self._abort = True
+        if self._hold_deadline is not None and now >= self._hold_deadline:
+            self._dispatch(connection.release_held_input(), now)
+        self._dispatch(connection.handle_timeout(now), now)
+        self.dirty = True
+
+    # ------------------------------------------------------------------ output
+
+    def actions(self, now: float) -> Actions:
+        """What to do now; see :class:`Actions`."""
+        self.dirty = False
+        deadline = self._deadline()
+        if deadline is not None and deadline <= now:
+            self.timer(now)
+            self.dirty = False
+            deadline = self._deadline()
+        connection = self.connection
+        write = connection.data_to_send()
+        state = connection.state
+        if state is not self._state:
+            self._changed_state(state)
+        close = Close.KEEP
+        if not self._transport_closed:
+            if self._abort and self._close is not Close.ABORT:
+                close = self._close = Close.ABORT
+                self._linger_until = None
+                deadline = self._deadline()
+            elif self._close is Close.KEEP and connection.should_close_transport:
+                close = self._decide_close(now)
+                deadline = self._deadline()
+        else:
+            write, deadline = b"", None
+        wake, self._wake = self._wake, 0
+        return Actions(write, self._reading(), deadline, close, wake)
+
+    def data_to_send(self) -> bytes:
+        """The bytes queued by :meth:`send`, :meth:`ping` or :meth:`pong`:
+        after those calls, which change nothing else, writing these is all
+        there is to do."""
+        return self.connection.data_to_send()
+
+    def _decide_close(self, now: float) -> Close:
+        # One rule for every driver. The connection ended as the protocol
+        # means it to (a completed close handshake, or a server's HTTP answer
+        # to a handshake it did not accept): what is buffered is written, for
+        # at most close_timeout. It failed (the peer broke the protocol, went
+        # silent or away, the application aborted): what the transport does
+        # not take at once is dropped, as the peer may not be reading.
+        connection = self.connection
+        answered = isinstance(connection, ServerConnection) and connection.response is None
+        ended_well = connection.closed_error().clean or answered
+        if not ended_well or isinstance(connection.close_error, WebSocketTimeout):
+            self._close = Close.ABORT
+            return Close.ABORT
+        timeout = connection.close_timeout
+        self._linger_until = None if timeout is None else now + timeout
+        self._close = Close.FLUSH
+        return Close.FLUSH
+
+    def _changed_state(self, state: State) -> None:
+        previous, self._state = self._state, state
+        wake = _SENDABLE
+        if previous is _CONNECTING:
+            wake |= _HANDSHAKE | _REQUEST
+        if state is _CLOSED:
+            wake |= _ON_CLOSED
+            if self._pings:
+                wake |= _PONG
+                error = self.connection.closed_error()
+                for _, ping in self._pings.values():
+                    ping._error = error
+                self._pings.clear()
+        self._wake |= wake
+
+    def _reading(self) -> bool:
+        if self._eof or self._transport_closed or self._close is not Close.KEEP:
+            return False
+        if self.connection.state is not _OPEN:
+            # While closing the peer's Close frame must be read, or the close
+            # handshake could only end at close_timeout.
+            return True
+        queue = self._queue_mark
+        return not (
+            (queue is not None and queue.paused)
+            or self.write_mark.paused
+            or self.connection.holding
+        )
+
+    def _deadline(self) -> float | None:
+        if self._transport_closed:
+            return None
+        deadline = self.connection.next_deadline()
+        for extra in (self._hold_deadline, self._linger_until):
+            if extra is not None and (deadline is None or extra < deadline):
+                deadline = extra
+        return deadline
+
+    def ready(self, what: Wait) -> bool:
+        """Whether the condition ``what`` (one :class:`Wait` member) holds."""
+        state = self.connection.state
+        if what is Wait.MESSAGE:
+            return bool(self._messages) or state is _CLOSED
+        if what is Wait.SENDABLE:
+            return self._fragment_kind is None or state is not _OPEN
+        if what is Wait.DRAINED:
+            return not self.write_mark.paused or self._transport_closed
+        if what is Wait.REQUEST:
+            return self.connection.request is not None or state is not _CONNECTING
+        if what is Wait.HANDSHAKE:
+            return state is not _CONNECTING
+        if what is Wait.CLOSED:
+            return state is _CLOSED
+        if what is Wait.TRANSPORT_CLOSED:
+            return self._transport_closed
+        raise ValueError(f"cannot wait for {what!r}")
+
+    # ------------------------------------------------------------------ events
+
+    def _dispatch(self, events: list[Event], now: float) -> None:
         for event in events:
             kind = type(event)
             if kind is Message:
                 assert isinstance(event, Message)
                 self._messages.append(event.data)
-                progress.messages = True
+                self._wake |= _MESSAGE
             elif kind is Pong:
                 assert isinstance(event, Pong)
-                self._acknowledge(event.data, now, progress)
+                self._acknowledge(event, now)
             elif kind is Request:
-                assert isinstance(event, Request)
-                progress.request = event
-            elif kind is Closed:
-                progress.closed = True
-                self._pings.clear()
-        if self.max_queue is not None and len(self._messages) >= self.max_queue:
-            self._paused = True
-        keepalive = self.connection.latency
-        if keepalive != self._keepalive_latency:
-            self._keepalive_latency = keepalive
-            self.latency = keepalive
+                self._wake |= _REQUEST
+        queue = self._queue_mark
+        if queue is not None:
+            queue.update(len(self._messages))
+        if not self.connection.holding:
+            self._hold_deadline = None
 
-    def _acknowledge(self, payload: bytes, now: float, progress: Progress) -> None:
-        if payload not in self._pings:
-            return  # unsolicited, or the answer to a keepalive Ping
+    def _acknowledge(self, pong: Pong, now: float) -> None:
+        if pong.keepalive_sent_at is not None:
+            self.latency = max(0.0, now - pong.keepalive_sent_at)
+            return
+        if pong.data not in self._pings:
+            return  # unsolicited
         # A Pong answers its Ping and every Ping sent before it: peers may
         # answer only the most recent one (RFC 6455 section 5.5.3).
         while self._pings:
-            sent_payload, sent_at = self._pings.popitem(last=False)
-            latency = max(0.0, now - sent_at)
-            progress.pongs.append((sent_payload, latency))
-            if sent_payload == payload:
+            payload, (sent_at, ping) = self._pings.popitem(last=False)
+            ping._latency = latency = max(0.0, now - sent_at)
+            if payload == pong.data:
                 self.latency = latency
                 break
+        self._wake |= _PONG
 
-    # ------------------------------------------------------------------ driver state
-
-    def data_to_send(self) -> bytes:
-        """The bytes to write to the transport."""
-        return self.connection.data_to_send()
-
-    def next_deadline(self) -> float | None:
-        """When to call :meth:`handle_timeout` (see
-        :meth:`~sansws.Connection.next_deadline`)."""
-        return self.connection.next_deadline()
+    # ------------------------------------------------------------------ state
 
     @property
-    def should_close_transport(self) -> bool:
-        """Whether to write out the remaining bytes and close the transport."""
-        return self.connection.should_close_transport
+    def state(self) -> State:
+        """The connection's :class:`~sansws.State`."""
+        return self.connection.state
 
     @property
-    def reading_paused(self) -> bool:
-        """Whether the driver should stop reading from the transport: the
-        application is not keeping up (see ``max_queue``), the peer is not
-        reading what it is sent (:attr:`writing_paused`), or input is held
-        while the application answers earlier messages (see
-        :meth:`next_message`). Never once the connection is closing: the
-        peer's Close frame must be read, or the close handshake could only
-        end at ``close_timeout``."""
-        paused = self._paused or self.writing_paused or self.connection.holding
-        return paused and self.connection.state is State.OPEN
-
-    @property
-    def handshake_pending(self) -> bool:
-        """Whether the opening handshake is still in progress."""
-        return self.connection.state is State.CONNECTING
-
-    @property
-    def closed(self) -> bool:
-        """Whether the connection is ``CLOSED``."""
-        return self.connection.state is State.CLOSED
-
-    @property
-    def sending_fragments(self) -> bool:
-        """Whether a fragmented message is being sent: other sends must wait
-        until it ends, or they would be mixed into it."""
-        return self._fragment_kind is not None
-
-    # ------------------------------------------------------------------ receiving
-
-    def next_message(self) -> str | bytes | None:
-        """The oldest received message, or ``None`` if none has arrived yet.
-
-        When the queue is empty, this may fail the connection: a frame that
-        broke the protocol right after messages the application had not
-        answered yet is held until the application asks for more (see
-        :meth:`~sansws.Connection.release_held_input`), so that its answers
-        go out before the Close frame. Write :meth:`data_to_send` after it,
-        as after any call.
-
-        Raises:
-            ConnectionClosed: The connection is closed and every message
-                received before the close was already returned.
-        """
-        if self._messages:
-            message = self._messages.popleft()
-            if self._paused and len(self._messages) <= self._resume_at:
-                self._paused = False
-            self._answering = True
-            return message
-        # The application answered every message it took: a frame held back
-        # because it breaks the protocol now fails the connection.
-        self._answering = False
-        if self.connection.holding:
-            self._dispatch(self.connection.release_held_input(), 0.0, Progress())
-        if self.connection.state is State.CLOSED:
-            raise self.connection.closed_error()
-        return None
+    def request(self) -> Request | None:
+        """The opening handshake's request (a server's once it arrived)."""
+        return self.connection.request
 
     @property
     def queued_messages(self) -> int:
         """How many received messages wait for the application."""
         return len(self._messages)
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a fragmented message is being sent: other sends wait
+        until it ends (:attr:`Wait.SENDABLE`)."""
+        return self._fragment_kind is not None
+
+    def closed_error(self) -> ConnectionClosed:
+        """The exception for using the connection after it closed (see
+        :meth:`~sansws.Connection.closed_error`)."""
+        return self.connection.closed_error()
+
+    # ------------------------------------------------------------------ receiving
+
+    def next_message(self, now: float) -> str | bytes | None:
+        """The oldest received message, or ``None`` if none has arrived yet
+        (wait for :attr:`Wait.MESSAGE`); ask for the :meth:`actions` after
+        it if :attr:`dirty`.
+
+        When the queue is empty, this may end the connection: a Close frame
+        or a frame that broke the protocol right after messages the
+        application had not answered yet is held until the application asks
+        for more, so that its answers go out first.
+
+        Raises:
+            ConnectionClosed: The connection is closed and every message
+                received before the close was already returned.
+        """
+        messages = self._messages
+        if messages:
+            message = messages.popleft()
+            queue = self._queue_mark
+            if queue is not None and queue.paused and queue.update(len(messages)):
+                self.dirty = True
+            self._answering = True
+            return message
+        # The application answered every message it took: held input is
+        # acted on now.
+        self._answering = False
+        connection = self.connection
+        if connection.holding:
+            self._dispatch(connection.release_held_input(), now)
+            self.dirty = True
+        if connection.state is _CLOSED:
+            raise connection.closed_error()
+        return None
 
     # ------------------------------------------------------------------ sending
 
@@ -255,9 +546,10 @@ class Endpoint:
 
         Raises:
             TypeError: ``message`` is neither.
+            InvalidState: The opening handshake is not complete.
             ConnectionClosed: The connection is closing or closed.
             LocalProtocolError: A fragmented message is being sent (wait
-                until :attr:`sending_fragments` is false).
+                for :attr:`Wait.SENDABLE`).
         """
         if self._fragment_kind is not None:
             raise LocalProtocolError("a fragmented message is being sent")
@@ -269,58 +561,64 @@ class Endpoint:
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
 
-    def send_fragment(self, fragment: str | bytes | bytearray | memoryview) -> None:
+    def send_fragment(self, fragment: str | bytes | bytearray | memoryview, now: float) -> None:
         """Queue the next fragment of a message sent in pieces; the first
         fragment's type (``str`` or bytes-like) decides the message's type.
 
         Raises:
             TypeError: The fragment's type differs from the first one's (the
-                connection is then failed with 1011, as the message cannot be
+                connection then fails with 1011, as the message cannot be
                 completed), or is neither ``str`` nor bytes-like.
             ConnectionClosed: The connection is closing or closed.
         """
         self._check_open()
-        kind: type = str if isinstance(fragment, str) else bytes
         if not isinstance(fragment, str | bytes | bytearray | memoryview):
-            self.abort_fragments()
+            self.abort_fragments(now)
             raise TypeError(f"fragments must be str or bytes-like, not {type(fragment).__name__}")
+        kind: type = str if isinstance(fragment, str) else bytes
         if self._fragment_kind is None:
             self._fragment_kind = kind
         elif self._fragment_kind is not kind:
-            self.abort_fragments()
+            self.abort_fragments(now)
             raise TypeError("all fragments of a message must be str, or all bytes-like")
-        if isinstance(fragment, str):
-            self.connection.send_text(fragment, final=False)
+        if kind is str:
+            self.connection.send_text(fragment, final=False)  # type: ignore[arg-type]
         else:
-            self.connection.send_binary(fragment, final=False)
+            self.connection.send_binary(fragment, final=False)  # type: ignore[arg-type]
+        self.dirty = True
 
     def end_fragments(self) -> None:
         """End the message started by :meth:`send_fragment` (with an empty
         final frame); does nothing if no fragment was sent."""
         kind, self._fragment_kind = self._fragment_kind, None
-        if kind is None or self.connection.state is not State.OPEN:
+        if kind is None:
+            return
+        self._wake |= _SENDABLE
+        self.dirty = True
+        if self.connection.state is not _OPEN:
             return
         if kind is str:
             self.connection.send_text("", final=True)
         else:
             self.connection.send_binary(b"", final=True)
 
-    def abort_fragments(self) -> None:
+    def abort_fragments(self, now: float) -> None:
         """Give up on a message being sent in fragments (its source failed, or
-        the send was cancelled): the peer cannot be told to discard a partial
-        message, so the connection fails with 1011."""
+        the send was interrupted): the peer cannot be told to discard a
+        partial message, so the connection fails with 1011."""
         if self._fragment_kind is not None:
             self._fragment_kind = None
             self.connection.fail(1011, "incomplete fragmented message")
-            self._pings.clear()
+            self._wake |= _SENDABLE
+            self.dirty = True
 
-    def ping(self, now: float, data: bytes | None = None) -> bytes:
-        """Send a Ping and return the payload whose Pong the driver waits for.
-
-        Without ``data``, a random 4-byte payload is used.
+    def ping(self, data: bytes | None, now: float) -> Ping:
+        """Send a Ping and return it, to wait until it is settled. Without
+        ``data``, a random 4-byte payload.
 
         Raises:
-            LocalProtocolError: A Ping with the same payload awaits its Pong.
+            LocalProtocolError: A Ping with the same payload awaits its Pong,
+                or ``data`` is longer than 125 bytes.
             ConnectionClosed: The connection is closing or closed.
         """
         self._check_open()
@@ -332,8 +630,8 @@ class Endpoint:
         if data in self._pings:
             raise LocalProtocolError("a ping with this payload is already waiting for its pong")
         self.connection.send_ping(data)
-        self._pings[data] = now
-        return data
+        ping = self._pings[data] = (now, Ping(data))
+        return ping[1]
 
     def pong(self, data: bytes = b"") -> None:
         """Send an unsolicited Pong (a one-way heartbeat).
@@ -344,29 +642,35 @@ class Endpoint:
         self._check_open()
         self.connection.send_pong(data)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the close handshake (or end a handshake still in progress);
-        the driver then waits until :attr:`should_close_transport`.
+    def close(self, code: int, reason: str, now: float) -> None:
+        """Start the close handshake (or end a handshake still in progress).
         Does nothing if the connection is already closing or closed.
 
         Raises:
             LocalProtocolError: Invalid code or reason (see
                 :meth:`~sansws.Connection.close`).
         """
-        self._fragment_kind = None
         self.connection.close(code, reason)
+        if self._fragment_kind is not None:
+            self._fragment_kind = None
+            self._wake |= _SENDABLE
+        self.dirty = True
 
-    def abort(self, now: float) -> Progress:
-        """Record that the transport was closed without a close handshake
-        (the application aborted, or the transport broke): the connection
-        ends with 1006."""
-        return self.receive_data(b"", now)
+    def shutdown(self, now: float) -> None:
+        """The server is going away: close an open connection with 1001, and
+        drop one whose opening handshake has not been answered yet (nothing
+        was promised to it)."""
+        state = self.connection.state
+        if state is _CONNECTING:
+            self.abort(now)
+        elif state is _OPEN:
+            self.close(1001, "", now)
 
     def _check_open(self) -> None:
         state = self.connection.state
-        if state is State.OPEN:
+        if state is _OPEN:
             return
-        if state is State.CONNECTING:
+        if state is _CONNECTING:
             raise InvalidState("the opening handshake is not complete", state)
         raise self.connection.closed_error()
 
@@ -375,52 +679,27 @@ class Endpoint:
     def answer(
         self,
         response: Response | None,
+        now: float,
         *,
         subprotocol: str | None = None,
         extra_headers: HeadersLike = (),
-    ) -> Progress:
-        """Answer a server connection's handshake request: reject it with
+    ) -> None:
+        """Answer a server connection's handshake request: refuse it with
         ``response``, or accept it when ``response`` is ``None`` (an invalid
-        request then gets the standard 400 or 426 answer).
-
-        Returns what the bytes that followed the request produced.
-        """
+        request then gets the standard 400 or 426 answer)."""
         connection = self.connection
         if not isinstance(connection, ServerConnection):
             raise TypeError("only a server connection answers a handshake")
-        progress = Progress(handshake=True)
         if response is not None:
             connection.reject(response.status, response.headers, response.body)
         else:
-            # No clock is needed: the bytes that followed the request are
-            # frames, and a Pong among them answers no Ping of ours yet.
-            self._dispatch(connection.accept(subprotocol, extra_headers), 0.0, progress)
-        return progress
-
-    def finish_handler(self, error: BaseException | None) -> bool:
-        """Close after a server's handler returned or raised ``error``, and
-        say whether ``error`` is a failure the driver should report (log).
-
-        A handler that returns closes with 1000. One that raises closes with
-        1011 and has failed, except when it lets out the
-        :class:`~sansws.errors.ConnectionClosed` that using this connection
-        after it closed raises: the peer ended the connection, which is no
-        failure of the handler.
-        """
-        failed = error is not None and not (
-            isinstance(error, ConnectionClosed) and self.connection.state is not State.OPEN
-        )
-        if failed:
-            self.close(1011, "internal error")
-        else:
-            self.close(1000)
-        return failed
+            self._dispatch(connection.accept(subprotocol, extra_headers), now)
+        self.dirty = True
 
 
-class EndpointAttributes:
-    """The attributes every driver's connection object offers, read from its
-    :class:`Endpoint` (``self._endpoint``): drivers inherit them rather than
-    each repeating them."""
+class ConnectionView:
+    """The read-only attributes every driver's connection offers, read from
+    its :class:`Endpoint` (``self._endpoint``)."""
 
     _endpoint: Endpoint
 
@@ -473,6 +752,6 @@ class EndpointAttributes:
 
 
 def is_message(value: object) -> bool:
-    """Whether drivers' ``send`` sends ``value`` as one message (``str`` or
-    bytes-like) rather than iterating it as fragments."""
+    """Whether ``value`` is sent as one message (``str`` or bytes-like)
+    rather than iterated as fragments."""
     return isinstance(value, str | bytes | bytearray | memoryview)

@@ -141,9 +141,18 @@ class Ping:
 @dataclass(frozen=True, slots=True)
 class Pong:
     """The peer sent a Pong: ``data`` echoes the Ping it answers (or is
-    unsolicited)."""
+    unsolicited).
+
+    Attributes:
+        data: The payload.
+        keepalive_sent_at: For the answer to a keepalive Ping, when that Ping
+            was sent: the ``now`` of the ``handle_timeout`` call that sent
+            it, so that the round-trip time is the receiver's clock minus
+            this. ``None`` for any other Pong.
+    """
 
     data: bytes = b""
+    keepalive_sent_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ A frame on the wire::
     +-------------------------------- - - - - - - - - - - - - - - - +
 
 This module knows nothing of connections or state. The connection's receive
-loop parses headers with :func:`parse_header` semantics inlined for speed;
-:func:`parse_frame` and :class:`Frame` are the readable reference used by
-tests, strategies and tools.
+loop parses frame headers inline, for speed; :func:`parse_frame` and
+:class:`Frame` are the readable reference used by tests, strategies and
+tools.
 """
 
 from __future__ import annotations
@@ -34,24 +34,24 @@ from enum import IntEnum
 
 __all__ = [
     "CLOSE_CODE_NAMES",
+    "HAS_SPEEDUPS",
+    "CloseCode",
     "Frame",
     "MaskKeySource",
     "Opcode",
-    "CloseCode",
     "apply_mask",
     "apply_mask_python",
     "build_frame",
     "build_frame_python",
+    "close_code_name",
     "decode_text",
     "decode_text_python",
-    "close_code_name",
     "is_valid_close_code",
     "parse_close_payload",
     "parse_frame",
     "serialize_close_payload",
     "serialize_frame",
     "serialize_header",
-    "HAS_SPEEDUPS",
 ]
 
 
@@ -65,9 +65,6 @@ class Opcode(IntEnum):
     PING = 0x9
     PONG = 0xA
 
-
-DATA_OPCODES = frozenset({Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY})
-CONTROL_OPCODES = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
 
 #: Largest payload a control frame may carry (RFC 6455 section 5.5).
 MAX_CONTROL_PAYLOAD = 125

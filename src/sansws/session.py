@@ -1,13 +1,15 @@
 """One client ``connect``, across all its attempts: where to connect, the
 redirects to follow, and the open-timeout budget.
 
-A driver connects like this (time always comes from the driver's clock)::
+:func:`sansws.ops.open_client` runs the loop below for every driver (time
+always comes from the driver's clock)::
 
     session = ClientSession(url, open_timeout=10, max_redirects=10)
     attempt = session.start(now)
     while True:
         # 1. open a transport to attempt.target before attempt.deadline
-        #    (DNS, TCP, TLS with attempt.target.server_hostname);
+        #    (DNS, TCP, TLS with attempt.target.server_hostname); at the
+        #    deadline: raise session.timed_out();
         # 2. write attempt.connection.data_to_send() and feed the answer to
         #    attempt.connection until it returns Accepted, Rejected or Closed;
         # 3. ask the session what that means:
@@ -31,16 +33,14 @@ Proxies are not supported yet; a proxy would add a step to :class:`Target`
 from __future__ import annotations
 
 import dataclasses
-import os
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .connection import ClientConnection, State
 from .errors import (
     HandshakeError,
-    InvalidStatus,
     InvalidURI,
     OpenTimeout,
     RedirectError,
@@ -48,10 +48,30 @@ from .errors import (
 )
 from .events import Accepted, Rejected
 from .handshake import REDIRECT_STATUSES
-from .headers import Headers, HeadersLike
+from .headers import Headers
+from .options import CLIENT_CONNECTION, CONNECT, names, settle
 from .uri import WebSocketURI, parse_uri
 
-__all__ = ["Attempt", "ClientSession", "Target"]
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .options import ClientOptions
+
+__all__ = ["TLS", "Attempt", "ClientSession", "Target"]
+
+TLS = Literal["default", "custom"] | None
+"""What TLS the application configured: ``None`` (the URL's scheme
+decides, with a default context), ``"default"`` (TLS asked for, with a
+default context: a driver's ``ssl=True``) or ``"custom"`` (the application's
+own context: ``ssl=context``)."""
+
+# The options each attempt's ClientConnection takes from the session's;
+# extra_headers and open_timeout change from one attempt to the next.
+_PER_CONNECTION = tuple(
+    name
+    for name in names(CLIENT_CONNECTION)
+    if name not in {"extra_headers", "open_timeout", "stream_messages"}
+)
 
 # Headers that carry credentials: never sent to an origin they were not meant for.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -72,6 +92,9 @@ class Target:
             certificate against (``None`` without TLS).
         unix_path: Connect to this Unix socket instead of ``host:port``.
         uri: The WebSocket URI this attempt requests.
+        custom_tls: Run TLS with the application's context (the driver's
+            ``ssl`` argument) rather than with
+            :func:`ssl.create_default_context`.
     """
 
     host: str
@@ -80,6 +103,7 @@ class Target:
     server_hostname: str | None
     unix_path: str | None
     uri: WebSocketURI
+    custom_tls: bool = False
 
 
 @dataclass(slots=True)
@@ -102,58 +126,60 @@ class ClientSession:
 
     Args:
         url: The ``ws://`` or ``wss://`` URL to open.
-        open_timeout: Seconds for the whole opening, across DNS, TCP, TLS,
-            the handshake and every redirect hop (default 10); ``None`` for
-            no limit.
-        max_redirects: Most redirects followed (default 10); 0 follows none.
-        unix_path: Connect to this Unix socket path instead of the URL's host
-            and port. Redirects are then only followed within the same
-            origin.
-        extra_headers: Request headers sent on every attempt, except that
+        tls: What TLS the application configured (see :data:`TLS`).
+        **options: The options of every driver's ``connect()``
+            (:class:`~sansws.options.ClientOptions`, docs/options.md).
+            ``open_timeout`` covers DNS, TCP, TLS, the handshake and every
+            redirect hop; ``unix_path`` connects every attempt to a Unix
+            socket, and then redirects are only followed within the same
+            origin; ``extra_headers`` are sent on every attempt, except that
             ``Authorization`` and ``Cookie`` are dropped once a redirect
-            leaves the original origin.
-        on_redirect: Called as ``on_redirect(status, url)`` each time a
-            redirect is followed, before the next attempt starts, to report
-            progress (command-line tools, logs). Drivers pass it through
-            from ``connect(..., on_redirect=...)``.
-        **connection_options: Passed to each
-            :class:`~sansws.ClientConnection` (``subprotocols``, ``origin``,
-            ``max_message_size``, timers, ...). ``open_timeout`` is set per
-            attempt from what is left of the budget.
+            leaves the original origin; ``on_redirect(status, url)`` is
+            called each time a redirect is followed.
 
     Raises:
         InvalidURI: ``url`` is not a valid WebSocket URI.
+        ValueError: TLS was configured for a ``ws://`` URL, or an option is
+            out of range.
+        TypeError: An option is unknown or of the wrong type.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        open_timeout: float | None = 10.0,
-        max_redirects: int = 10,
-        unix_path: str | None = None,
-        extra_headers: HeadersLike = (),
-        on_redirect: Callable[[int, str], None] | None = None,
-        **connection_options: Any,
-    ) -> None:
-        if max_redirects < 0:
-            raise ValueError(f"max_redirects must be >= 0, not {max_redirects!r}")
-        if open_timeout is not None and not open_timeout > 0:
-            raise ValueError(f"open_timeout must be positive or None, not {open_timeout!r}")
+    def __init__(self, url: str, *, tls: TLS = None, **options: Unpack[ClientOptions]) -> None:
+        self._setup(url, settle(options, CONNECT, "ClientSession()"), tls)
+
+    @classmethod
+    def from_options(
+        cls, url: str, options: Mapping[str, Any], *, tls: TLS = None, caller: str = "connect()"
+    ) -> ClientSession:
+        """A session for a driver's ``connect(url, **options)``: errors in
+        the options name ``caller``."""
+        session = cls.__new__(cls)
+        session._setup(url, settle(options, CONNECT, caller), tls)
+        return session
+
+    def _setup(self, url: str, settings: dict[str, Any], tls: TLS) -> None:
         self.uri = parse_uri(url)
-        self.open_timeout = open_timeout
-        self.max_redirects = max_redirects
-        self.unix_path = unix_path
-        self.extra_headers = Headers(extra_headers)
-        self.on_redirect = on_redirect
-        self.connection_options = connection_options
+        if tls is not None and not self.uri.secure:
+            # It would be silently ignored; a redirect from ws:// to wss://
+            # still uses TLS, with a default context.
+            raise ValueError("ssl was given for a ws:// URL; use wss://")
+        #: The settled options (every one of :class:`~sansws.options.ClientOptions`).
+        self.settings = settings
+        self.open_timeout: float | None = settings["open_timeout"]
+        self.max_redirects: int = settings["max_redirects"]
+        self.unix_path: str | None = settings["unix_path"]
+        self.extra_headers: Headers = settings["extra_headers"]
+        self.on_redirect: Callable[[int, str], object] | None = settings["on_redirect"]
+        self._custom_tls = tls == "custom"
+        self._connection_settings = {name: settings[name] for name in _PER_CONNECTION}
+        self._connection_settings["stream_messages"] = False
         self._deadline: float | None = None
         # Validate the options once, before any I/O, by building the first
         # connection's request (an unsafe header raises here).
         # The first attempt then uses it: its handshake timer gets the whole
         # budget, which is what is left when start() runs.
         self._first: ClientConnection | None = self._build_connection(
-            self.uri, self.extra_headers, open_timeout
+            self.uri, self.extra_headers, self.open_timeout
         )
 
     @property
@@ -167,22 +193,14 @@ class ClientSession:
             self._deadline = now + self.open_timeout
         return self._attempt(self.uri, self.extra_headers, now, hops=0, by=None, history=())
 
-    def check_deadline(self, now: float) -> None:
-        """Raise :class:`~sansws.errors.OpenTimeout` if the budget is spent.
+    def timed_out(self) -> OpenTimeout:
+        """The error for a step that reached the deadline: a transport step
+        (DNS, TCP, TLS) or the handshake, as every step reports it."""
+        return OpenTimeout(f"timed out opening {self.uri} after {self.open_timeout} seconds")
 
-        Drivers call this when a transport step (DNS, TCP, TLS) gave up at
-        the deadline, to fail with the same error as every other step.
-        """
+    def _check_deadline(self, now: float) -> None:
         if self._deadline is not None and now >= self._deadline:
-            raise OpenTimeout(f"timed out opening {self.uri} after {self.open_timeout} seconds")
-
-    def check_tls_option(self, tls_configured: bool) -> None:
-        """Raise :class:`ValueError` if the application configured TLS (a
-        driver's ``ssl`` argument) for a ``ws://`` URL, where it would be
-        silently ignored. A redirect from ``ws://`` to ``wss://`` still
-        uses TLS, with a default context."""
-        if tls_configured and not self.uri.secure:
-            raise ValueError("ssl was given for a ws:// URL; use wss://")
+            raise self.timed_out()
 
     def outcome(self, attempt: Attempt, now: float) -> Attempt | None:
         """Decide what the end of ``attempt``'s handshake means.
@@ -212,7 +230,7 @@ class ClientSession:
             return self._redirect(attempt, response, now)
         error = connection.close_error
         if isinstance(error, OpenTimeout):
-            raise OpenTimeout(f"timed out opening {self.uri} after {self.open_timeout} seconds")
+            raise self.timed_out()
         if isinstance(error, WebSocketError):
             raise error
         if connection.state is State.CONNECTING:
@@ -263,7 +281,7 @@ class ClientSession:
             headers = Headers(
                 (name, value) for name, value in headers if name.lower() not in _CREDENTIAL_HEADERS
             )
-        self.check_deadline(now)
+        self._check_deadline(now)
         next_attempt = self._attempt(
             new_uri, headers, now, hops=attempt.hops + 1, by=(status, str(new_uri)), history=history
         )
@@ -308,48 +326,12 @@ class ClientSession:
             server_hostname=uri.host if uri.secure else None,
             unix_path=unix_path,
             uri=uri,
+            custom_tls=self._custom_tls and uri.secure,
         )
         return Attempt(target, connection, self._deadline, hops, by, tuple(history))
 
     def _build_connection(
         self, uri: WebSocketURI, headers: Headers, open_timeout: float | None
     ) -> ClientConnection:
-        return ClientConnection(
-            uri, extra_headers=headers, open_timeout=open_timeout, **self.connection_options
-        )
-
-
-def failure_summary(error: BaseException) -> str:
-    """One line describing why opening a connection failed, for command-line
-    tools and logs: the status and Location of a refused redirect, the status
-    and the start of the body of a rejection, or the error itself, with DNS,
-    TCP and TLS errors in words (``Connection refused (...)``,
-    ``TLS certificate verification failed: ...``) rather than errno numbers."""
-    if isinstance(error, RedirectError):
-        return str(error)
-    if isinstance(error, InvalidStatus):
-        snippet = error.body[:200].decode("utf-8", "replace").strip()
-        snippet = " ".join(snippet.split())
-        return f"server rejected the connection: HTTP {error.status}" + (
-            f": {snippet}" if snippet else ""
-        )
-    if isinstance(error, OSError) and not isinstance(error, WebSocketError):
-        return _transport_failure(error)
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def _transport_failure(error: OSError) -> str:
-    text = " ".join(str(error.strerror or error).split()) or type(error).__name__
-    # Duck-typed so that the core need not import ssl (which imports socket).
-    if any(cls.__module__ == "ssl" for cls in type(error).__mro__):
-        verify_message = getattr(error, "verify_message", None)
-        if verify_message:
-            return f"TLS certificate verification failed: {verify_message}"
-        return f"TLS failed: {text}"
-    if isinstance(error.errno, int) and error.errno > 0:
-        # asyncio reports "Connect call failed (address)" with only the errno
-        # saying why.
-        name = os.strerror(error.errno)
-        if name.lower() not in text.lower():
-            return f"{name} ({text})"
-    return text
+        settings = dict(self._connection_settings, extra_headers=headers, open_timeout=open_timeout)
+        return ClientConnection._settled(uri, settings)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from inspect import signature
 from typing import Any
 
 from sansws import ClientConnection, ServerConnection, State
@@ -26,9 +25,7 @@ MASK = b"\x37\xfa\x21\x3d"
 
 # Compression, where the core offers it by default, is tested on its own:
 # here it stays off so that the wire carries exactly what a test sent.
-PLAIN: dict[str, Any] = (
-    {"compression": None} if "compression" in signature(ClientConnection).parameters else {}
-)
+PLAIN: dict[str, Any] = {"compression": None}
 
 # Timers and compression off unless a test is about them, so that output
 # holds only what the test caused.

@@ -41,10 +41,14 @@ def close_payload(code: int, reason: bytes = b"") -> bytes:
 
 
 @pytest.mark.parametrize("code", VALID_CODES)
-def test_close_with_a_valid_code_is_accepted_and_its_code_echoed(conn: Conn, code: int) -> None:
+def test_close_with_a_valid_code_is_accepted_and_its_code_and_reason_echoed(
+    conn: Conn, code: int
+) -> None:
+    # Browsers show the reason of the Close frame they receive (CloseEvent),
+    # so the reply carries it back, as websockets, wsproto and ws do.
     events = conn.receive_data(peer_frame(conn, Opcode.CLOSE, close_payload(code, b"bye")))
     assert events == [Closed(code, "bye", clean=True)]
-    assert close_frames(conn.data_to_send()) == [close_payload(code)]
+    assert close_frames(conn.data_to_send()) == [close_payload(code, b"bye")]
     assert conn.state is State.CLOSED
     assert (conn.close_code, conn.close_reason, conn.close_error) == (code, "bye", None)
 
@@ -100,7 +104,7 @@ def test_close_handshake_started_by_the_client() -> None:
     # RFC 6455 section 7.1.1: the server closes the TCP connection first.
     assert server.should_close_transport
 
-    assert transfer(server, client) == [Closed(1001, "", clean=True)]
+    assert transfer(server, client) == [Closed(1001, "going", clean=True)]
     assert client.state is State.CLOSED
     assert not client.should_close_transport  # it waits for the server's EOF
     assert client.receive_data(b"") == []
@@ -117,7 +121,7 @@ def test_close_handshake_started_by_the_server() -> None:
     assert client.state is State.CLOSED
     assert not client.should_close_transport
 
-    assert transfer(client, server) == [Closed(4000, "", clean=True)]
+    assert transfer(client, server) == [Closed(4000, "app", clean=True)]
     assert server.state is State.CLOSED
     assert server.should_close_transport
 

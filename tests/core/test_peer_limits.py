@@ -7,7 +7,6 @@ limits a peer reaches by trickling, fragmenting or never finishing."""
 from __future__ import annotations
 
 import gc
-import inspect
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from sansws import (
 from sansws.errors import InvalidMessage
 from sansws.frames import parse_close_payload, parse_frame, serialize_header
 from sansws.handshake import accept_key
+from sansws.options import OPTIONS
 
 KiB, MiB = 1 << 10, 1 << 20
 MASK = b"\x00\x00\x00\x00"
@@ -110,15 +110,19 @@ def traced() -> Iterator[Callable[[], tuple[int, int]]]:
 
 
 def test_every_limit_has_a_safe_default() -> None:
-    for cls in (ClientConnection, ServerConnection):
-        params = inspect.signature(cls).parameters
-        assert params["max_message_size"].default == MiB
-        assert params["max_header_line"].default == 8190
-        assert params["max_headers"].default == 128
-        assert params["max_body_size"].default == 64 * KiB
-        assert params["open_timeout"].default == 10
-        assert params["close_timeout"].default == 10
-        assert params["ping_timeout"].default == 20
+    defaults = {name: option.default for name, option in OPTIONS.items()}
+    assert defaults["max_message_size"] == MiB
+    assert defaults["max_header_line"] == 8190
+    assert defaults["max_headers"] == 128
+    assert defaults["max_body_size"] == 64 * KiB
+    assert defaults["open_timeout"] == 10
+    assert defaults["close_timeout"] == 10
+    assert defaults["ping_timeout"] == 20
+    assert defaults["max_queue"] == 16
+    assert defaults["write_limit"] == 32 * KiB
+    for connection in (ClientConnection("ws://a/"), ServerConnection()):
+        assert connection.max_message_size == MiB
+        assert (connection.open_timeout, connection.close_timeout) == (10, 10)
 
 
 # ---------------------------------------------------------------- message size

@@ -6,7 +6,7 @@ import pytest
 
 from sansws.errors import OpenTimeout
 from sansws.events import Closed
-from sansws.session import ClientSession
+from sansws.session import TLS, ClientSession
 
 
 def test_attempt_handshake_deadline_is_the_session_deadline_not_transport_time() -> None:
@@ -35,9 +35,10 @@ def test_redirect_attempt_handshake_deadline_is_the_session_deadline() -> None:
     assert second.connection.next_deadline() == 10.0
 
 
-def test_tls_configuration_with_a_plain_ws_url_is_refused() -> None:
+@pytest.mark.parametrize("tls", ["default", "custom"])
+def test_tls_configuration_with_a_plain_ws_url_is_refused(tls: TLS) -> None:
     # An ssl argument with ws:// would be silently ignored: refuse it.
     with pytest.raises(ValueError, match="ws://"):
-        ClientSession("ws://example.com/").check_tls_option(True)
-    ClientSession("ws://example.com/").check_tls_option(False)
-    ClientSession("wss://example.com/").check_tls_option(True)
+        ClientSession("ws://example.com/", tls=tls)
+    ClientSession("ws://example.com/")
+    ClientSession("wss://example.com/", tls=tls)

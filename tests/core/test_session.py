@@ -4,15 +4,11 @@ without I/O (DESIGN.md: redirect rules live here and nowhere else)."""
 from __future__ import annotations
 
 import base64
-import errno
-import os
-import ssl
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import sansws.session
 from sansws import ClientConnection, ServerConnection, State
 from sansws.errors import (
     InvalidStatus,
@@ -22,8 +18,7 @@ from sansws.errors import (
     UnsafeHeader,
 )
 from sansws.events import Request
-from sansws.headers import Headers
-from sansws.session import Attempt, ClientSession, failure_summary
+from sansws.session import Attempt, ClientSession
 
 Answer = Callable[[ServerConnection, Request], None]
 
@@ -182,9 +177,6 @@ def test_a_rejection_body_is_kept_for_the_error_message() -> None:
     with pytest.raises(InvalidStatus) as info:
         session.outcome(attempt, 0.0)
     assert info.value.body == b"No such\n  endpoint\n"
-    assert failure_summary(info.value) == (
-        "server rejected the connection: HTTP 404: No such endpoint"
-    )
 
 
 @pytest.mark.parametrize("location", [None, ""])
@@ -340,12 +332,12 @@ def test_a_redirect_after_the_budget_is_spent_fails_with_open_timeout() -> None:
         session.outcome(attempt, 110.0)
 
 
-def test_check_deadline_reports_a_spent_budget_as_open_timeout() -> None:
+def test_a_transport_step_at_the_deadline_fails_with_the_sessions_open_timeout() -> None:
     session = ClientSession("ws://a.example/", open_timeout=2.0)
     session.start(0.0)
-    session.check_deadline(1.999)
-    with pytest.raises(OpenTimeout, match=r"timed out opening ws://a\.example/"):
-        session.check_deadline(2.0)
+    error = session.timed_out()
+    assert isinstance(error, OpenTimeout)
+    assert str(error) == "timed out opening ws://a.example/ after 2.0 seconds"
 
 
 def test_a_silent_server_fails_with_open_timeout_from_the_connection_timer() -> None:
@@ -376,62 +368,18 @@ def test_outcome_before_the_handshake_ended_is_a_usage_error() -> None:
         session.outcome(attempt, 0.0)
 
 
-def test_failure_summary_describes_each_kind_of_failure() -> None:
-    assert failure_summary(RedirectError("redirect loop: 302 back to ws://a/", 302, "/")) == (
-        "redirect loop: 302 back to ws://a/"
-    )
-    assert failure_summary(InvalidStatus(500, headers=Headers())) == (
-        "server rejected the connection: HTTP 500"
-    )
-    assert failure_summary(TimeoutError()) == "TimeoutError"
-    assert failure_summary(OpenTimeout("timed out opening ws://a/ after 3 seconds")) == (
-        "timed out opening ws://a/ after 3 seconds"
-    )
-
-
-def test_failure_summary_names_a_transport_error_in_words() -> None:
-    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 1)")
-    assert failure_summary(refused) == (
-        f"{os.strerror(errno.ECONNREFUSED)} (Connect call failed ('127.0.0.1', 1))"
-    )
-    already_worded = ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
-    assert failure_summary(already_worded) == os.strerror(errno.ECONNREFUSED)
-    # A resolver error carries a negative code and its own message.
-    assert failure_summary(OSError(-2, "Name or service not known")) == (
-        "Name or service not known"
-    )
-    assert failure_summary(OSError("Multiple exceptions:\n one,\n two")) == (
-        "Multiple exceptions: one, two"
-    )
-
-
-def test_failure_summary_names_tls_failures() -> None:
-    unverified = ssl.SSLCertVerificationError(
-        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
-    )
-    unverified.verify_message = "self-signed certificate"
-    assert failure_summary(unverified) == (
-        "TLS certificate verification failed: self-signed certificate"
-    )
-    # ssl's errno is a library code, not an OS one: no strerror() for it.
-    garbled = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
-    assert (
-        failure_summary(garbled) == "TLS failed: [SSL: WRONG_VERSION_NUMBER] wrong version number"
-    )
-
-
 def test_each_attempt_builds_exactly_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     # Options are validated by building the first attempt's connection up
     # front; no connection is built only to be thrown away.
     built: list[object] = []
-    real = sansws.session.ClientConnection
+    real = ClientConnection._settled.__func__  # type: ignore[attr-defined]
 
-    def counting(*args: Any, **kwargs: Any) -> ClientConnection:
-        connection = real(*args, **kwargs)
+    def counting(cls: type[ClientConnection], *args: Any) -> ClientConnection:
+        connection: ClientConnection = real(cls, *args)
         built.append(connection)
         return connection
 
-    monkeypatch.setattr(sansws.session, "ClientConnection", counting)
+    monkeypatch.setattr(ClientConnection, "_settled", classmethod(counting))
     session = ClientSession("ws://a.example/", open_timeout=4.0)
     attempt = session.start(10.0)
     assert built == [attempt.connection]

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
+import time
 
 import peers
 import pytest
@@ -220,3 +224,54 @@ def test_connection_closed_error_says_why_in_its_cause() -> None:
             await ws.wait_closed()
 
     run(body)
+
+
+STUCK_RESOLVER = """
+import asyncio, socket, sys, threading
+
+real = socket.getaddrinfo
+
+def getaddrinfo(host, *args, **kwargs):
+    if host == "stuck.test":
+        print("resolving", flush=True)
+        threading.Event().wait()  # a resolver that never answers
+    return real(host, *args, **kwargs)
+
+socket.getaddrinfo = getaddrinfo
+from sansws.drivers.asyncio import OpenTimeout, connect
+
+async def main():
+    try:
+        await connect("ws://stuck.test/", open_timeout=float(sys.argv[1]))
+    except OpenTimeout:
+        print("open timeout", flush=True)
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("open_timeout", "interrupt", "printed"),
+    [("0.3", False, "open timeout"), ("60", True, "interrupted")],
+)
+def test_a_stuck_resolver_delays_neither_the_open_timeout_nor_ctrl_c_nor_the_exit(
+    open_timeout: str, interrupt: bool, printed: str
+) -> None:
+    # asyncio's own getaddrinfo runs in the default executor, whose threads
+    # asyncio.run() and the interpreter join on the way out.
+    command = [sys.executable, "-c", STUCK_RESOLVER, open_timeout]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "resolving\n"
+            started = time.monotonic()
+            if interrupt:
+                child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=5) == 0
+        finally:
+            child.kill()
+        assert time.monotonic() - started < 3
+        assert child.stdout.read().strip() == printed

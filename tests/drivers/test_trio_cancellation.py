@@ -124,20 +124,23 @@ def blocking_peer(
     return scenario
 
 
-def test_send_cancelled_under_back_pressure_queued_nothing_and_returned_sends_arrive() -> None:
+def test_send_cancelled_under_back_pressure_still_delivers_the_whole_message() -> None:
+    # One back-pressure rule in every driver: send() queues the whole message,
+    # then waits for the buffer to drain; cancelling that wait leaves the
+    # message queued.
     async def body() -> None:
         release = trio.Event()
         received: list[str | bytes] = []
         closes: list[Closed] = []
-        returned: list[bytes] = []
+        queued: list[bytes] = []
         async with raw_server(blocking_peer(release, received, closes)) as port:
             async with connect(f"ws://127.0.0.1:{port}/", write_limit=4096, compression=None) as ws:
                 cancelled = 0
                 for i in range(200):
                     message = bytes([i]) * 65536
                     with trio.move_on_after(0.05) as scope:
+                        queued.append(message)
                         await ws.send(message)
-                        returned.append(message)
                     if scope.cancelled_caught:
                         cancelled += 1
                         if cancelled == 3:
@@ -146,12 +149,12 @@ def test_send_cancelled_under_back_pressure_queued_nothing_and_returned_sends_ar
                 assert ws.state is State.OPEN
                 release.set()
                 await ws.send(b"last")
-                returned.append(b"last")
+                queued.append(b"last")
             with trio.fail_after(5):
                 while not closes:
                     await trio.sleep(0.01)
-        # Exactly the sends that returned, whole and in order.
-        assert received == returned
+        # Every send that started, cancelled or not, whole and in order.
+        assert received == queued
         assert closes[0].code == 1000
 
     run(body)
@@ -291,27 +294,27 @@ def test_a_cancelled_ping_wait_can_be_retried() -> None:
     run(body)
 
 
-def test_a_cancelled_close_lets_the_close_handshake_finish_in_the_background() -> None:
+def test_a_cancelled_close_aborts_the_transport() -> None:
+    # One rule in every driver: a close() whose wait is cancelled aborts.
     async def slow_close(stream: trio.SocketStream) -> None:
         conn, _ = await handshake(stream)
         data = await stream.receive_some(65536)
         assert isinstance(conn.receive_data(data)[-1], Closed)
         await trio.sleep(0.3)
-        await stream.send_all(conn.data_to_send())  # the Close reply
+        await stream.send_all(conn.data_to_send())  # the Close reply, too late
 
     async def body() -> None:
         async with raw_server(slow_close) as port, connect(f"ws://127.0.0.1:{port}/") as ws:
             with trio.move_on_after(0.05) as scope:
                 await ws.close(4000, "bye")
             assert scope.cancelled_caught
-            assert ws.state is State.CLOSING
-            with trio.fail_after(5):
-                await ws.close()  # idempotent: waits for the same handshake
             assert ws.state is State.CLOSED
-            assert ws.close_code == 4000
+            with trio.fail_after(1):
+                await ws.wait_closed()
             with pytest.raises(ConnectionClosedError) as caught:
                 await ws.recv()
-            assert caught.value.clean  # a complete handshake, with a non-1000 code
+            assert not caught.value.clean
+            assert caught.value.code == 1006  # aborted before the peer answered
 
     run(body)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from sansws import ClientConnection, ServerConnection, State
 from sansws.errors import PayloadTooBig, ProtocolError
 from sansws.frames import (
-    CONTROL_OPCODES,
     Frame,
     is_valid_close_code,
     parse_close_payload,
@@ -49,7 +48,7 @@ def check_output(data: bytes, *, client: bool) -> list[Frame]:
         data = data[consumed:]
         assert not closed, "a frame was written after a Close frame"
         assert masked == client
-        if frame.opcode in CONTROL_OPCODES:
+        if frame.opcode >= 0x8:  # a control frame
             assert len(frame.payload) <= 125
             assert frame.fin
             if frame.opcode == 8:

@@ -119,8 +119,9 @@ def test_a_valid_stream_is_reported_as_labelled_and_answered(
     if stream.close is not None:
         code, reason = stream.close
         expected.append(Closed(code, reason, clean=True))
-        # The Close is echoed with its code (RFC 6455 section 5.5.1).
-        replies.append(Frame(Opcode.CLOSE, b"" if code == 1005 else code.to_bytes(2, "big")))
+        # The Close is echoed with its code and reason (RFC 6455 section 5.5.1).
+        echo = b"" if code == 1005 else serialize_close_payload(code, reason)
+        replies.append(Frame(Opcode.CLOSE, echo))
     events = connection.receive_data(stream.data)
     assert [describe(e) for e in events] == [describe(e) for e in expected]
     output = parse_all(connection.data_to_send())

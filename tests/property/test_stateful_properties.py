@@ -161,8 +161,8 @@ class ClientServer(RuleBasedStateMachine):
                 assert (event.code, event.reason) == (1005 if code is None else code, reason)
                 self.closed[side] = event
                 if self.close_written[side] is None:
-                    # The reply echoes the code (RFC 6455 section 5.5.1).
-                    self.close_written[side] = (code, "")
+                    # The reply echoes the code and the reason.
+                    self.close_written[side] = (code, reason)
                     self.pongs_before_close[side] = len(self.pongs_due[side])
             else:
                 raise AssertionError(f"unexpected event {event!r}")

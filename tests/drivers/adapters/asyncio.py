@@ -135,8 +135,11 @@ def _native_handler(spec: Handler, server: AsyncioServer) -> driver.Handler:
     return handle
 
 
-def _native_process_request(process_request: ProcessRequest) -> driver.ProcessRequest:
+def _native_process_request(
+    process_request: ProcessRequest, delay: float = 0.0
+) -> driver.ProcessRequest:
     async def native(ws: driver.Connection, request: Request) -> Response | None:
+        await asyncio.sleep(delay)
         return process_request(request)
 
     return native
@@ -157,14 +160,20 @@ class AsyncioDriver(Driver):
         if options.get("ssl") is not None:
             server.scheme = "wss"
         process_request = options.pop("process_request", None)
+        delay = options.pop("process_request_delay", 0.0)
         if process_request is not None:
-            options["process_request"] = _native_process_request(process_request)
+            options["process_request"] = _native_process_request(process_request, delay)
         host = options.pop("host", "127.0.0.1")
         port = options.pop("port", 0)
         native_handler = _native_handler(as_handler(handler), server)
         async with driver.serve(native_handler, host, port, **options) as native:
             server.native = native
             yield server
+
+
+    async def client_block(self, url: str, error: BaseException, **options: Any) -> None:
+        async with driver.connect(url, **options):
+            raise error
 
 
 def make_driver() -> Driver:

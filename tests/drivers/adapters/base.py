@@ -22,8 +22,13 @@ How to write an adapter:
   unchanged (host defaults to 127.0.0.1 and port to 0), except
   ``process_request``, which is given here as a plain function
   ``(request: sansws.events.Request) -> Response | None`` and which the adapter
-  wraps into the driver's native form ``process_request(ws, request)``.
+  wraps into the driver's native form ``process_request(ws, request)``;
+  with ``process_request_delay=seconds`` the native hook first sleeps that
+  long, the driver's way (a blocking sleep in sync, an awaited one else).
   Leaving the block shuts the server down and waits for it.
+* ``Driver.client_block(url, error, **options)`` opens a connection with the
+  driver's own client block (``with connect()`` / ``async with connect()``)
+  and raises ``error`` in it; the exception propagates.
 * Blocking drivers run their calls in worker threads
   (``anyio.to_thread.run_sync``); async drivers call their API directly.
 * :class:`Conn` wraps one connection (client side in tests). ``recv`` takes a
@@ -257,6 +262,10 @@ class Driver(abc.ABC):
     def serve(
         self, handler: str | Handler, **options: Any
     ) -> AbstractAsyncContextManager[Server]: ...
+
+    @abc.abstractmethod
+    async def client_block(self, url: str, error: BaseException, **options: Any) -> None:
+        """Raise ``error`` inside the driver's own client block."""
 
     def __repr__(self) -> str:
         return f"<driver {self.name}>"

@@ -149,9 +149,15 @@ class SyncDriver(Driver):
     async def serve(self, handler: str | Handler, **options: Any) -> AsyncIterator[Server]:
         spec = as_handler(handler)
         process_request = options.pop("process_request", None)
+        delay = options.pop("process_request_delay", 0.0)
         if process_request is not None:
             func = process_request
-            options["process_request"] = lambda ws, request: func(request)
+
+            def native_process_request(ws: sync.Connection, request: Any) -> Any:
+                time.sleep(delay)
+                return func(request)
+
+            options["process_request"] = native_process_request
         holder: list[SyncServer] = []
 
         def run(ws: sync.Connection) -> None:
@@ -167,6 +173,14 @@ class SyncDriver(Driver):
             yield server
         finally:
             await server.shutdown()
+
+
+    async def client_block(self, url: str, error: BaseException, **options: Any) -> None:
+        def block() -> None:
+            with sync.connect(url, **options):
+                raise error
+
+        await _run(block)
 
 
 def make_driver() -> Driver:

@@ -147,8 +147,11 @@ def _native_handler(spec: Handler, server: TrioServer) -> driver.Handler:
     return handle
 
 
-def _native_process_request(process_request: ProcessRequest) -> driver.ProcessRequest:
+def _native_process_request(
+    process_request: ProcessRequest, delay: float = 0.0
+) -> driver.ProcessRequest:
     async def native(ws: driver.Connection, request: Request) -> Response | None:
+        await trio.sleep(delay)
         return process_request(request)
 
     return native
@@ -167,14 +170,20 @@ class TrioDriver(Driver):
     async def serve(self, handler: str | Handler, **options: Any) -> AsyncIterator[Server]:
         server = TrioServer("wss" if options.get("ssl") else "ws")
         process_request = options.pop("process_request", None)
+        delay = options.pop("process_request_delay", 0.0)
         if process_request is not None:
-            options["process_request"] = _native_process_request(process_request)
+            options["process_request"] = _native_process_request(process_request, delay)
         host = options.pop("host", "127.0.0.1")
         port = options.pop("port", 0)
         native_handler = _native_handler(as_handler(handler), server)
         async with driver.serve(native_handler, host, port, **options) as native:
             server.native = native
             yield server
+
+
+    async def client_block(self, url: str, error: BaseException, **options: Any) -> None:
+        async with driver.connect(url, **options):
+            raise error
 
 
 def make_driver() -> Driver:
