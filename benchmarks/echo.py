@@ -275,7 +275,8 @@ def run_client(implementation: str, port: int, duration: float) -> Results:
     raise ValueError(implementation)
 
 
-def _announce(port: int) -> None:
+def _announce(port: int | None) -> None:
+    assert port is not None  # a TCP server's
     print(port, flush=True)
 
 

@@ -110,6 +110,7 @@ def echo_server() -> Iterator[int]:
     with serve(echo, "127.0.0.1", 0) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        assert server.port is not None  # a TCP server's
         try:
             yield server.port
         finally:
