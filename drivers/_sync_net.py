@@ -21,17 +21,25 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._common import DAEMON, getaddrinfo, numeric_address
+from sansws.session import Target
+
+from . import _common
 
 __all__ = [
     "Flag",
     "TransportTimeout",
+    "WANT",
     "Wakeup",
     "connect",
+    "open_socket",
     "resolve",
     "start_tls",
     "wait_fds",
 ]
+
+#: What a non-blocking socket raises when it cannot read or write now.
+WANT: tuple[type[Exception], ...] = (BlockingIOError, InterruptedError)
+WANT += (ssl_module.SSLWantReadError, ssl_module.SSLWantWriteError)
 
 _HAS_POLL = hasattr(select, "poll")
 _READ = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP if _HAS_POLL else 0
@@ -146,6 +154,20 @@ class Flag:
 # ---------------------------------------------------------------- opening
 
 
+def open_socket(
+    target: Target, deadline: float | None, context: ssl_module.SSLContext | None
+) -> socket.socket | None:
+    """A client's connected socket to ``target``, over TLS with ``context``
+    if given; ``None`` if ``deadline`` passed first."""
+    try:
+        sock = connect(target.host, target.port, target.unix_path, deadline)
+        if context is not None:
+            sock = start_tls(sock, context, deadline, server_hostname=target.server_hostname)
+    except TransportTimeout:
+        return None
+    return sock
+
+
 class TransportTimeout(Exception):
     """A transport step reached the open deadline, or was abandoned."""
 
@@ -155,7 +177,7 @@ def resolve(host: str, port: int, deadline: float | None) -> list[Any]:
     converted at once, a name looked up in a daemon thread
     (:data:`~._common.DAEMON`) the caller waits for in ``poll``, so that
     Ctrl+C and the deadline end the wait at once."""
-    numeric = numeric_address(host, port)
+    numeric = _common.numeric_address(host, port)
     if numeric is not None:
         return numeric
     reader, writer = socket.socketpair()
@@ -165,7 +187,7 @@ def resolve(host: str, port: int, deadline: float | None) -> list[Any]:
             writer.send(b"\0")
 
     with reader, writer:
-        lookup = DAEMON.submit(getaddrinfo, host, port)
+        lookup = _common.DAEMON.submit(_common.getaddrinfo, host, port)
         lookup.add_done_callback(wake)
         if not wait_fds([reader.fileno()], [], remaining(deadline))[0]:
             raise TransportTimeout(f"resolving {host}")

@@ -359,6 +359,8 @@ async def _open_transport(effect: OpenTransport, ssl: object) -> Connection | No
     ws = Connection(effect.endpoint, loop)
     context = _common.client_context(target, ssl)
     tls: dict[str, Any] = {"ssl": context, "server_hostname": target.server_hostname}
+    if context is not None:  # the open deadline bounds it, not asyncio's 60 s
+        tls["ssl_handshake_timeout"] = _NO_TLS_LIMIT
 
     async def open_() -> Connection:
         if target.unix_path is not None:
@@ -503,6 +505,8 @@ class Server(ServerView[Connection]):
         for server in self._servers:
             server.close()
         self._state.shutdown()
+        if self._state.done:  # nothing was open: no task will say so
+            self._done.set()
         for task in self._tasks:
             task.cancel()
         if self._tasks:

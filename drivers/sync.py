@@ -53,6 +53,7 @@ from sansws.session import ClientSession
 from . import _common
 from ._common import *  # noqa: F403 - the names every driver exports
 from ._common import ConnectionClosedOK, PingRecord, Request, Response, ServerView, report, step
+from ._sync_net import WANT as _WANT
 from ._sync_net import Flag, TransportTimeout, Wakeup, start_tls, wait_fds
 
 from . import _sync_net  # isort: skip
@@ -66,8 +67,6 @@ __all__ = ["Connection", "Handler", "PingWaiter", "ProcessRequest", "Server", "c
 __all__ += _common.__all__
 
 _monotonic = time.monotonic
-_WANT: tuple[type[Exception], ...] = (BlockingIOError, InterruptedError)
-_WANT += (ssl_module.SSLWantReadError, ssl_module.SSLWantWriteError)
 _NO_LOCK = contextlib.nullcontext()
 _INF = float("inf")
 Data = str | bytes | bytearray | memoryview
@@ -269,9 +268,7 @@ class Connection(ConnectionView):
             finally:
                 with lock:
                     wakeup.woke(token)
-                    self._polling -= 1
-                    if self._transport_closed and not self._polling:
-                        self._release()
+                    self._unpoll()
             if fd in readable or fd in writable:
                 with lock:
                     if not self._transport_closed:
@@ -318,6 +315,10 @@ class Connection(ConnectionView):
             return
         out, endpoint = self._out, self._endpoint
         if data:
+            if not out and self._polling:
+                # A thread in poll left the socket's writability out: it must
+                # poll again to write what the socket does not take now.
+                self._wakeup.notify()
             out.append(data)
             self._out_size += len(data)
         try:
@@ -355,6 +356,13 @@ class Connection(ConnectionView):
         self._endpoint.transport_closed(_monotonic())
         self._apply(self._endpoint.actions(_monotonic()))
 
+    def _unpoll(self) -> None:
+        """A thread stopped polling the descriptors (lock held): the last one
+        releases them once the transport is closed."""
+        self._polling -= 1
+        if self._transport_closed and not self._polling:
+            self._release()
+
     def _release(self) -> None:
         self._sock.close()
         self._wakeup.close()
@@ -370,15 +378,26 @@ class Connection(ConnectionView):
             case ops.Call(function=function, args=args):
                 return function(*args)
             case ops.StartTLS(deadline=deadline):
-                assert self._tls_context is not None
-                wake_fd = self._wakeup.fd
-                try:
-                    self._sock = start_tls(self._sock, self._tls_context, deadline, wake_fd=wake_fd)
-                except TransportTimeout:
-                    return False
-                return not self._transport_closed
+                return self._start_tls(deadline)
             case ops.Report():
                 return report(effect)
+
+    def _start_tls(self, deadline: float | None) -> bool:
+        assert self._tls_context is not None
+        with self._lock:
+            if self._transport_closed:
+                return False
+            self._polling += 1  # an abort meanwhile must not close what it polls
+        tls = None
+        try:
+            tls = start_tls(self._sock, self._tls_context, deadline, wake_fd=self._wakeup.fd)
+        except TransportTimeout:
+            pass
+        finally:
+            with self._lock:
+                self._sock = tls or self._sock
+                self._unpoll()
+        return tls is not None and not self._transport_closed
 
 
 def _run(procedure: ops.Procedure[Any], connection: Connection | None, ssl: object = None) -> Any:
@@ -447,15 +466,9 @@ def connect(
 
 
 def _open_transport(effect: ops.OpenTransport, ssl: object) -> Connection | None:
-    target, deadline = effect.target, effect.deadline
-    try:
-        sock = _sync_net.connect(target.host, target.port, target.unix_path, deadline)
-        context = _common.client_context(target, ssl)
-        if context is not None:
-            sock = start_tls(sock, context, deadline, server_hostname=target.server_hostname)
-    except TransportTimeout:
-        return None
-    return Connection(sock, effect.endpoint)
+    context = _common.client_context(effect.target, ssl)
+    sock = _sync_net.open_socket(effect.target, effect.deadline, context)
+    return None if sock is None else Connection(sock, effect.endpoint)
 
 
 # ==================================================================== server
@@ -494,12 +507,8 @@ class Server(ServerView[Connection]):
             self._serving = True
         try:
             self._accept_loop()
-        except BaseException as exc:
-            self._stop_serving(exc)
-            raise
-        try:
             self._stop_serving(None)
-        except BaseException as exc:  # interrupted while the connections close
+        except BaseException as exc:  # also when interrupted while connections close
             self._stop_serving(exc)
             raise
 
@@ -651,5 +660,5 @@ def serve(
     addresses = None
     if state.settings["unix_path"] is None:
         addresses = _common.passive_addresses(host, port)
-        addresses = addresses or _common.getaddrinfo(host, port)
+        addresses = addresses or _sync_net.resolve(host, port, None)  # type: ignore[arg-type]
     return Server(state, ssl, *_common.listen(state, port, addresses))

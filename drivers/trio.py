@@ -58,7 +58,7 @@ import functools
 import math
 import os
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
@@ -343,6 +343,19 @@ class Connection(AsyncConnection):
             self._reader_wakeup.unpark_all()
 
 
+@contextlib.contextmanager
+def _ungrouped() -> Iterator[None]:
+    """Raise a lone exception out of this module's nurseries as itself
+    (Ctrl+C as ``KeyboardInterrupt``): the application never sees the
+    driver's tasks."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        raise group.exceptions[0] from None
+
+
 def _addresses(stream: trio.abc.Stream) -> tuple[Any, Any]:
     sock: Any = getattr(stream, "transport_stream", stream).socket  # type: ignore[union-attr]
     with contextlib.suppress(OSError):  # the peer may have gone already
@@ -358,7 +371,7 @@ def _os_error(exc: BaseException) -> OSError:
     cause = exc.__cause__
     if isinstance(cause, OSError):
         return cause
-    return ConnectionError(f"TLS handshake failed: {exc}")
+    return ConnectionError(str(exc) or type(exc).__name__)
 
 
 # ---------------------------------------------------------------------- client
@@ -432,18 +445,19 @@ async def connect(
     # Exceptions are raised outside the nursery, so that they are not
     # wrapped in an exception group.
     error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        try:
-            procedure = ops.open_client(session, trio.current_time)
-            ws = await run(procedure, None, lambda effect: _open_transport(effect, ssl, nursery))
-        except BaseException as exc:
-            error = exc
-        else:
+    with _ungrouped():
+        async with trio.open_nursery() as nursery:
             try:
-                yield ws
+                procedure = ops.open_client(session, trio.current_time)
+                ws = await run(procedure, None, lambda step: _open_transport(step, ssl, nursery))
             except BaseException as exc:
                 error = exc
-            await run(ops.finish(ws._endpoint, error, trio.current_time), ws)
+            else:
+                try:
+                    yield ws
+                except BaseException as exc:
+                    error = exc
+                await run(ops.finish(ws._endpoint, error, trio.current_time), ws)
     if error is not None:
         raise error
 
@@ -595,17 +609,18 @@ async def serve(
     server = Server(state, listeners, ssl, unix)
     error: BaseException | None = None
     try:
-        async with trio.open_nursery() as nursery:
-            server._start(nursery)
-            try:
-                yield server
-            except BaseException as exc:
-                error = exc
-                if ops.interrupted(exc):
-                    # Cancelled or interrupted: abort the connections rather
-                    # than wait for their close handshakes.
-                    nursery.cancel_scope.cancel()
-            server.shutdown()
+        with _ungrouped():
+            async with trio.open_nursery() as nursery:
+                server._start(nursery)
+                try:
+                    yield server
+                except BaseException as exc:
+                    error = exc
+                    if ops.interrupted(exc):
+                        # Cancelled or interrupted: abort the connections
+                        # rather than wait for their close handshakes.
+                        nursery.cancel_scope.cancel()
+                server.shutdown()
     finally:
         for listener in listeners:
             with trio.CancelScope(shield=True):

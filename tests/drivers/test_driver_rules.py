@@ -99,6 +99,15 @@ async def test_an_interrupted_client_block_aborts_without_a_close_handshake(
     assert record.close_code == 1006
 
 
+@pytest.mark.parametrize("error", [Interrupted(), ValueError("the application failed")], ids=repr)
+async def test_a_server_block_left_with_no_connection_returns_at_once(
+    driver: Driver, error: BaseException
+) -> None:
+    with anyio.fail_after(5):  # a server that waits for nothing must not wait
+        with pytest.raises(type(error)):
+            await driver.server_block(error)
+
+
 # ---------------------------------------------------------------- process_request
 
 

@@ -19,6 +19,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import peers
 import pytest
@@ -106,6 +107,37 @@ def test_abort_from_another_thread_ends_a_send_blocked_by_back_pressure() -> Non
         ws.abort()
         _ended_within(thread, started, BOUND)
     assert isinstance(outcome[0], ConnectionClosedError)
+
+
+def test_what_one_thread_leaves_unwritten_is_written_while_another_waits_in_recv() -> None:
+    # The receiving thread polls with nothing to write; the sending thread's
+    # last message does not fit in the socket at once. Without a wake-up it
+    # would stay unwritten until a read or a timer (none: no keepalive).
+    arrived = threading.Event()
+
+    def handler(ws: Any) -> None:
+        arrived.wait(10)  # the client's socket buffers fill up meanwhile
+        for message in ws:
+            if message == "END":
+                ws.send("done")
+                return
+
+    with serve(handler, ping_interval=None, max_message_size=None) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with connect(f"ws://127.0.0.1:{server.port}/", ping_interval=None) as ws:
+            ws._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            receiver, outcome = _in_thread(lambda: ws.recv(timeout=10))
+            time.sleep(0.2)  # the receiver is in poll, with nothing to write
+            for _ in range(5000):  # until the socket does not take a message
+                ws.send(b"x" * 1024)
+                if ws._out_size:
+                    break
+            ws.send("END")
+            assert ws._out_size, "the socket took everything: nothing to prove"
+            arrived.set()
+            receiver.join(15)
+            assert outcome == ["done"]
+        server.shutdown()
 
 
 def test_abort_from_another_thread_ends_a_ping_wait() -> None:

@@ -20,7 +20,7 @@ CHILD = textwrap.dedent(
     """
     import os, socket, sys, threading
     import trio
-    from sansws import ServerConnection
+    from sansws import ClientConnection, ServerConnection
     from sansws.drivers.trio import connect, serve
 
     SCENARIO = sys.argv[1]
@@ -41,7 +41,7 @@ CHILD = textwrap.dedent(
 
     def peer():
         sock, _ = listener.accept()
-        if SCENARIO in ("recv", "send", "close", "ping"):
+        if SCENARIO in ("recv", "send", "close", "ping", "leave"):
             # A handshake, then silence: never reads again.
             request = b""
             while b"\\r\\n\\r\\n" not in request:
@@ -60,6 +60,11 @@ CHILD = textwrap.dedent(
         async for message in ws:
             await ws.send(message)
 
+    async def hold(ws):
+        await trio.sleep(60)
+
+    raw = []
+
     async def main():
         port = listener.getsockname()[1]
         scheme = "wss" if SCENARIO == "tls" else "ws"
@@ -75,6 +80,14 @@ CHILD = textwrap.dedent(
                     await ws.recv()
                     ready()
                     await server.serve_forever()
+        elif SCENARIO == "shutdown":
+            # Leaving the block waits for a handler that does not return.
+            async with serve(hold) as server:
+                client = ClientConnection(f"ws://127.0.0.1:{server.port}/")
+                raw.append(socket.create_connection(("127.0.0.1", server.port)))
+                raw[0].sendall(client.data_to_send())
+                await trio.to_thread.run_sync(raw[0].recv, 65536)
+                ready()
         else:
             async with connect(url, close_timeout=60, write_limit=1024) as ws:
                 if SCENARIO == "recv":
@@ -87,21 +100,25 @@ CHILD = textwrap.dedent(
                 elif SCENARIO == "close":
                     ready()
                     await ws.close()
+                elif SCENARIO == "leave":
+                    ready()  # leaving the block waits for the silent peer's Close
                 elif SCENARIO == "ping":
                     waiter = await ws.ping()
                     ready()
                     await waiter.wait()
 
     thread = threading.Thread(target=peer, daemon=True)
-    if SCENARIO != "serve":
+    if SCENARIO not in ("serve", "shutdown"):
         thread.start()
     try:
         trio.run(main)
     except KeyboardInterrupt:
         stop.set()
-        if SCENARIO != "serve":
+        if SCENARIO not in ("serve", "shutdown"):
             thread.join(10)
         listener.close()
+        for sock in raw:
+            sock.close()
         print("INTERRUPTED", sockets(), flush=True)
         if "--uncaught" in sys.argv:
             raise
@@ -134,8 +151,12 @@ def interrupt(scenario: str, *extra: str) -> tuple[subprocess.CompletedProcess[s
     return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr), elapsed
 
 
-@pytest.mark.parametrize("scenario", ["connect", "tls", "recv", "send", "close", "ping", "serve"])
+@pytest.mark.parametrize(
+    "scenario", ["connect", "tls", "recv", "send", "close", "ping", "serve", "leave", "shutdown"]
+)
 def test_ctrl_c_ends_every_wait_at_once_and_closes_every_socket(scenario: str) -> None:
+    # "leave" and "shutdown" are waits inside the driver's own nurseries:
+    # KeyboardInterrupt comes out of them as itself, not in an exception group.
     result, elapsed = interrupt(scenario)
     assert result.stdout == "INTERRUPTED 0\n", result.stderr
     assert elapsed < EXIT_BOUND

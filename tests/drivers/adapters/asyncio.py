@@ -175,6 +175,13 @@ class AsyncioDriver(Driver):
         async with driver.connect(url, **options):
             raise error
 
+    async def server_block(self, error: BaseException) -> None:
+        async def handler(ws: driver.Connection) -> None:
+            pass
+
+        async with driver.serve(handler):
+            raise error
+
 
 def make_driver() -> Driver:
     return AsyncioDriver()

@@ -267,5 +267,10 @@ class Driver(abc.ABC):
     async def client_block(self, url: str, error: BaseException, **options: Any) -> None:
         """Raise ``error`` inside the driver's own client block."""
 
+    @abc.abstractmethod
+    async def server_block(self, error: BaseException) -> None:
+        """Raise ``error`` inside the driver's own server block, on a server
+        that has no connection."""
+
     def __repr__(self) -> str:
         return f"<driver {self.name}>"

@@ -182,6 +182,13 @@ class SyncDriver(Driver):
 
         await _run(block)
 
+    async def server_block(self, error: BaseException) -> None:
+        def block() -> None:
+            with sync.serve(lambda ws: None):
+                raise error
+
+        await _run(block)
+
 
 def make_driver() -> Driver:
     return SyncDriver()

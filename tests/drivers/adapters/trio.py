@@ -185,6 +185,13 @@ class TrioDriver(Driver):
         async with driver.connect(url, **options):
             raise error
 
+    async def server_block(self, error: BaseException) -> None:
+        async def handler(ws: driver.Connection) -> None:
+            pass
+
+        async with driver.serve(handler):
+            raise error
+
 
 def make_driver() -> Driver:
     return TrioDriver()
