@@ -92,7 +92,8 @@ request) -> Response | None`` (a plain function works too)."""
 
 _Futures = list["asyncio.Future[None]"]
 _PONG = int(Wait.PONG)
-# asyncio has no unbounded TLS handshake; this stands for "no open timeout".
+# asyncio has no unbounded TLS handshake; this stands for "none but the open
+# timeout", which the core's StartTLS deadline applies.
 _NO_TLS_LIMIT = 2.0**31
 
 
@@ -294,14 +295,12 @@ class Connection(AsyncConnection, asyncio.Protocol):
     async def _start_tls(self) -> bool:
         assert self._server is not None
         assert self._transport is not None
-        deadline = self._endpoint.open_deadline
-        limit = _NO_TLS_LIMIT if deadline is None else max(deadline - self._loop.time(), 1e-3)
         transport = await self._loop.start_tls(
             self._transport,
             self,
             self._server._ssl,  # type: ignore[arg-type]
             server_side=True,
-            ssl_handshake_timeout=limit,
+            ssl_handshake_timeout=_NO_TLS_LIMIT,
         )
         if self._lost or transport is None:
             return False

@@ -57,7 +57,7 @@ from typing import Any, Final, TypeGuard, TypeVar
 
 from .connection import State
 from .endpoint import Endpoint, Response, Wait, is_message
-from .errors import ConnectionClosed
+from .errors import ConnectionClosed, OpenTimeout
 from .headers import HeadersLike
 from .session import ClientSession, Target
 
@@ -384,8 +384,15 @@ def serve(
                 secured = yield StartTLS(deadline)
             except OSError as exc:
                 yield Report(logging.DEBUG, f"TLS handshake failed: {exc}")
-                secured = False
+                endpoint.abort(clock())
+                return
             if not secured:
+                if endpoint.state is not State.CLOSED and deadline is not None:
+                    # Not aborted meanwhile: the open timeout passed (a
+                    # driver's clock may read a hair before it).
+                    endpoint.timer(max(clock(), deadline))
+                if isinstance(endpoint.connection.close_error, OpenTimeout):
+                    yield Report(logging.DEBUG, _not_opened(endpoint))
                 endpoint.abort(clock())
                 return
         yield WaitFor(Wait.REQUEST)

@@ -839,12 +839,28 @@ def test_serve_aborts_and_reports_at_debug_when_the_tls_handshake_fails() -> Non
     assert runner.waits() == []
 
 
-def test_serve_aborts_when_the_tls_handshake_did_not_finish() -> None:
+def test_serve_aborts_and_reports_at_debug_when_the_tls_handshake_did_not_finish() -> None:
     clock = Clock()
     wire = server_wire(clock)
     runner = Runner(clock, wire, overrides={ops.StartTLS: lambda effect: False})
     serve(runner, Handler(), tls=True)
     assert wire.closes == [Close.ABORT]
+    assert [type(effect) for effect in runner.effects] == [ops.StartTLS, ops.Report]
+    (report,) = [effect for effect in runner.effects if isinstance(effect, ops.Report)]
+    assert report.level == logging.DEBUG
+    assert report.message == "opening handshake timed out"
+
+
+def test_serve_reports_nothing_when_the_tls_handshake_was_aborted_meanwhile() -> None:
+    clock = Clock()
+    wire = server_wire(clock)
+
+    def aborted(effect: ops.StartTLS) -> bool:
+        wire.endpoint.abort(clock())  # a shutdown dropped it during TLS
+        return False
+
+    runner = Runner(clock, wire, overrides={ops.StartTLS: aborted})
+    serve(runner, Handler(), tls=True)
     assert [type(effect) for effect in runner.effects] == [ops.StartTLS]
 
 

@@ -383,6 +383,23 @@ async def test_failures_before_the_handshake_are_logged_at_debug_only(
     assert records[0].getMessage().startswith("TLS handshake failed")
 
 
+async def test_an_open_timeout_during_tls_is_logged_at_debug(
+    driver: Driver, caplog: pytest.LogCaptureFixture, tls_server_context: ssl.SSLContext
+) -> None:
+    def silent(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            read_until_eof(sock, 5)  # never starts TLS
+
+    caplog.set_level(logging.DEBUG, logger="sansws.server")
+    async with driver.serve("echo", ssl=tls_server_context, open_timeout=0.3) as server:
+        await anyio.to_thread.run_sync(silent, server.port)
+        await anyio.sleep(0.2)
+    records = [r for r in caplog.records if r.name == "sansws.server"]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.DEBUG, "opening handshake timed out")
+    ]
+
+
 async def test_a_client_that_leaves_before_its_request_is_logged_at_debug(
     driver: Driver, caplog: pytest.LogCaptureFixture
 ) -> None:
