@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(ops.LOGGER)
+_NO_LOCK = contextlib.nullcontext()
 
 
 def report(effect: ops.Report) -> None:
@@ -267,7 +268,60 @@ Sendable = Data | Iterable[str] | Iterable[Data] | AsyncIterable[str] | AsyncIte
 """What ``send()`` accepts: a message, or its fragments."""
 
 
-class AsyncConnection(ConnectionView):
+class DriverConnection(ConnectionView):
+    """What every driver's connection shares: taking a received message, and
+    carrying out the effects of the core's procedures (see :func:`run`)
+    with the primitives each driver defines."""
+
+    _endpoint: Endpoint
+    # Held while a procedure steps and while the endpoint is called (sync:
+    # the connection's lock; one thread at a time in an event loop).
+    _lock: contextlib.AbstractContextManager[Any] = _NO_LOCK
+    # The clock; carry out Actions; wait until the endpoint is ready for
+    # something, at most until a deadline (False if it passed); await
+    # something, cancelling it at a deadline (then return the third
+    # argument); a server's TLS handshake, within a deadline.
+    _now: Callable[[], float]
+    _apply: Callable[[Actions], None]
+    _wait_until: Callable[[Wait, float | None], Awaitable[bool]]
+    _within: Callable[[float | None, Awaitable[Any], Any], Awaitable[Any]]
+    _start_tls: Callable[[float | None], Awaitable[bool]]
+
+    def _take(self) -> str | bytes | None:
+        """The next message, if one is queued (lock held)."""
+        endpoint = self._endpoint
+        try:
+            return endpoint.next_message(self._now())
+        finally:
+            if endpoint.dirty:
+                self._apply(endpoint.actions(self._now()))
+
+    def _tell(self, call: Callable[[float], object]) -> None:
+        """Make a call into the endpoint and carry out its actions."""
+        with self._lock:
+            call(self._now())
+            self._apply(self._endpoint.actions(self._now()))
+
+    async def _perform(self, effect: ops.Effect) -> Any:
+        match effect:
+            case ops.WaitFor(what=what, deadline=deadline):
+                return await self._wait_until(what, deadline)
+            case ops.NextFragment(source=AsyncIterator() as source):
+                return await anext(source, ops.DONE)
+            case ops.NextFragment(source=source):
+                return next(source, ops.DONE)
+            case ops.Call(function=function, args=args, deadline=deadline):
+                result = function(*args)
+                if inspect.isawaitable(result):
+                    result = await self._within(deadline, result, ops.TIMED_OUT)
+                return result
+            case ops.StartTLS(deadline=deadline):
+                return await self._start_tls(deadline)
+            case ops.Report():
+                return report(effect)
+
+
+class AsyncConnection(DriverConnection):
     """A WebSocket connection, client or server side, of the asyncio or trio
     driver: its API, and the effects of the core's procedures carried out
     with the primitives each driver defines.
@@ -297,21 +351,15 @@ class AsyncConnection(ConnectionView):
             ConnectionClosedError: The connection closed with an error (the
                 exception's ``__cause__`` says why, when sansws ended it).
         """
-        endpoint, checkpoints, waited = self._endpoint, self._checkpoints, False
+        checkpoints, waited = self._checkpoints, False
         if checkpoints:
             await self._checkpoint(cancellable=True)
-        while True:
-            try:
-                message = endpoint.next_message(self._now())
-            finally:
-                if endpoint.dirty:
-                    self._apply(endpoint.actions(self._now()))
-            if message is not None:
-                if checkpoints and not waited:
-                    await self._checkpoint(cancellable=False)
-                return message
+        while (message := self._take()) is None:
             await self._park(Wait.MESSAGE)
             waited = True
+        if checkpoints and not waited:
+            await self._checkpoint(cancellable=False)
+        return message
 
     def __aiter__(self) -> AsyncConnection:
         return self
@@ -392,47 +440,23 @@ class AsyncConnection(ConnectionView):
 
     # ---------------------------------------------------------------- each driver's
 
-    # The clock; carry out Actions; write after send(), ping() and pong();
-    # wait until Actions.wake names a condition; await something, cancelling
-    # it at a deadline (then return the third argument); a checkpoint (trio);
-    # a server's TLS handshake.
-    _now: Callable[[], float]
-    _apply: Callable[[Actions], None]
+    # Write after send(), ping() and pong(); wait until Actions.wake names a
+    # condition; a checkpoint (trio); a server's TLS handshake.
     _write: Callable[[bytes], None]
     _park: Callable[[Wait], Awaitable[None]]
-    _within: Callable[[float | None, Awaitable[Any], Any], Awaitable[Any]]
     _checkpoint: Callable[..., Awaitable[None]]
-    _start_tls: Callable[[], Awaitable[bool]]
-
-    def _tell(self, call: Callable[[float], object]) -> None:
-        """Make a call into the endpoint and carry out its actions."""
-        call(self._now())
-        self._apply(self._endpoint.actions(self._now()))
+    _tls_handshake: Callable[[], Awaitable[bool]]
 
     async def _wait_for(self, what: Wait) -> bool:
         while not self._endpoint.ready(what):
             await self._park(what)
         return True
 
-    async def _perform(self, effect: ops.Effect) -> Any:
-        match effect:
-            case ops.WaitFor(what=what, deadline=None):
-                return await self._wait_for(what)
-            case ops.WaitFor(what=what, deadline=deadline):
-                return await self._within(deadline, self._wait_for(what), False)
-            case ops.NextFragment(source=AsyncIterator() as source):
-                return await anext(source, ops.DONE)
-            case ops.NextFragment(source=source):
-                return next(source, ops.DONE)
-            case ops.Call(function=function, args=args, deadline=deadline):
-                result = function(*args)
-                if inspect.isawaitable(result):
-                    result = await self._within(deadline, result, ops.TIMED_OUT)
-                return result
-            case ops.StartTLS(deadline=deadline):
-                return await self._within(deadline, self._start_tls(), False)
-            case ops.Report():
-                return report(effect)
+    async def _wait_until(self, what: Wait, deadline: float | None) -> bool:
+        return await self._within(deadline, self._wait_for(what), False)  # type: ignore[no-any-return]
+
+    async def _start_tls(self, deadline: float | None) -> bool:
+        return await self._within(deadline, self._tls_handshake(), False)  # type: ignore[no-any-return]
 
 
 def step(
@@ -450,16 +474,19 @@ def step(
 
 async def run(
     procedure: ops.Procedure[Any],
-    connection: AsyncConnection | None,
+    connection: DriverConnection | None,
     open_transport: Callable[[ops.OpenTransport], Awaitable[Any]] | None = None,
 ) -> Any:
-    """Run a core procedure in an async driver, carrying out the endpoint's
-    actions after every step (see :mod:`sansws.ops`)."""
+    """Run a core procedure, carrying out the endpoint's actions after every
+    step (see :mod:`sansws.ops`): each step with the connection's lock held,
+    each effect without. The sync driver's effects block instead of
+    awaiting, so this coroutine never suspends there (see its ``_run``)."""
     value: Any = None
     error: BaseException | None = None
     while True:
         try:
-            effect = step(procedure, value, error, connection)
+            with connection._lock if connection is not None else _NO_LOCK:
+                effect = step(procedure, value, error, connection)
         except StopIteration as stop:
             return stop.value
         try:

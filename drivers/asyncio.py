@@ -51,12 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Coroutine,
-    Generator,
-)
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -101,6 +96,20 @@ def _wake(futures: _Futures) -> None:
     for future in futures:
         if not future.done():
             future.set_result(None)
+
+
+async def _within(deadline: float | None, awaitable: Awaitable[Any], expired: Any) -> Any:
+    """Await ``awaitable``; at ``deadline``, cancel it and return
+    ``expired``."""
+    if deadline is None:
+        return await awaitable
+    try:
+        async with asyncio.timeout_at(deadline) as timeout:
+            return await awaitable
+    except TimeoutError:
+        if timeout.expired():
+            return expired
+        raise
 
 
 class PingWaiter(asyncio.Future[float]):
@@ -222,20 +231,13 @@ class Connection(AsyncConnection, asyncio.Protocol):
         self._waiting.setdefault(int(what), []).append(future)
         await future
 
-    async def _within(self, deadline: float | None, awaitable: Awaitable[Any], expired: Any) -> Any:
-        return await _within(deadline, awaitable, expired)
+    _within = staticmethod(_within)
 
     def _on_timer(self) -> None:
         when, self._timer, self._timer_when = self._timer_when, None, None
         # The loop may run a timer up to its clock resolution early.
         now = max(self._loop.time(), when or 0.0)
         self._apply(self._endpoint.actions(now))
-
-    def _writing_changed(self) -> None:
-        assert self._transport is not None
-        self._endpoint.unwritten(self._transport.get_write_buffer_size())
-        if self._endpoint.dirty:
-            self._apply(self._endpoint.actions(self._loop.time()))
 
     # ------------------------------------------------------------------ the transport's calls
 
@@ -269,13 +271,16 @@ class Connection(AsyncConnection, asyncio.Protocol):
         """The peer closed its side (an :class:`asyncio.Protocol` method)."""
         self.data_received(b"")
 
-    def pause_writing(self) -> None:
-        """The write buffer passed ``write_limit`` (an :class:`asyncio.Protocol` method)."""
-        self._writing_changed()
+    def _writing_changed(self) -> None:
+        """The write buffer passed ``write_limit``, or drained to a quarter
+        of it (the :class:`asyncio.Protocol` methods ``pause_writing`` and
+        ``resume_writing``)."""
+        assert self._transport is not None
+        self._endpoint.unwritten(self._transport.get_write_buffer_size())
+        if self._endpoint.dirty:
+            self._apply(self._endpoint.actions(self._loop.time()))
 
-    def resume_writing(self) -> None:
-        """The write buffer drained to a quarter of ``write_limit``."""
-        self._writing_changed()
+    pause_writing = resume_writing = _writing_changed
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The transport is closed (an :class:`asyncio.Protocol` method)."""
@@ -292,7 +297,7 @@ class Connection(AsyncConnection, asyncio.Protocol):
             _wake(futures)
         self._waiting.clear()
 
-    async def _start_tls(self) -> bool:
+    async def _tls_handshake(self) -> bool:
         assert self._server is not None
         assert self._transport is not None
         transport = await self._loop.start_tls(
@@ -307,20 +312,6 @@ class Connection(AsyncConnection, asyncio.Protocol):
         self._transport = transport
         self._set_transport(transport)
         return True
-
-
-async def _within(deadline: float | None, awaitable: Awaitable[Any], expired: Any) -> Any:
-    """Await ``awaitable``; at ``deadline``, cancel it and return
-    ``expired``."""
-    if deadline is None:
-        return await awaitable
-    try:
-        async with asyncio.timeout_at(deadline) as timeout:
-            return await awaitable
-    except TimeoutError:
-        if timeout.expired():
-            return expired
-        raise
 
 
 # ---------------------------------------------------------------------- client

@@ -46,13 +46,13 @@ from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
 from sansws import ops
-from sansws.endpoint import READ_SIZE, Actions, Close, ConnectionView, Endpoint, Wait
+from sansws.endpoint import READ_SIZE, Actions, Close, Endpoint, Wait
 from sansws.serving import ACCEPT_RETRY_DELAY, ServerState, accept_failed
 from sansws.session import ClientSession
 
 from . import _common
 from ._common import *  # noqa: F403 - the names every driver exports
-from ._common import ConnectionClosedOK, PingRecord, Request, Response, ServerView, report, step
+from ._common import ConnectionClosedOK, Request, Response
 from ._sync_net import WANT as _WANT
 from ._sync_net import Flag, TransportTimeout, Wakeup, start_tls, wait_fds
 
@@ -67,12 +67,11 @@ __all__ = ["Connection", "Handler", "PingWaiter", "ProcessRequest", "Server", "c
 __all__ += _common.__all__
 
 _monotonic = time.monotonic
-_NO_LOCK = contextlib.nullcontext()
 _INF = float("inf")
 Data = str | bytes | bytearray | memoryview
 
 
-class PingWaiter(PingRecord):
+class PingWaiter(_common.PingRecord):
     """A sent Ping: :meth:`wait` returns the round-trip time once its Pong
     arrived."""
 
@@ -91,7 +90,7 @@ class PingWaiter(PingRecord):
         return self._ping.result()
 
 
-class Connection(ConnectionView):
+class Connection(_common.DriverConnection):
     """One WebSocket connection, client or server side.
 
     Every method may be called from any thread. Several threads may wait at
@@ -136,11 +135,7 @@ class Connection(ConnectionView):
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             with self._lock:
-                try:
-                    message = endpoint.next_message(_monotonic())
-                finally:
-                    if endpoint.dirty:
-                        self._apply(endpoint.actions(_monotonic()))
+                message = self._take()
             if message is not None:
                 return message
             if not self._wait(lambda: endpoint.ready(Wait.MESSAGE), deadline):
@@ -231,12 +226,6 @@ class Connection(ConnectionView):
             thread.join()
 
     # ------------------------------------------------------------ the pump
-
-    def _tell(self, call: Callable[[float], object]) -> None:
-        """Make a call into the endpoint and carry out its actions."""
-        with self._lock:
-            call(_monotonic())
-            self._apply(self._endpoint.actions(_monotonic()))
 
     def _wait(self, done: Callable[[], bool], deadline: float | None = None) -> bool:
         """Move bytes and run timers until ``done()`` (evaluated with the
@@ -369,20 +358,15 @@ class Connection(ConnectionView):
 
     # ------------------------------------------------------------ effects
 
-    def _perform(self, effect: ops.Effect) -> Any:
-        match effect:
-            case ops.WaitFor(what=what, deadline=deadline):
-                return self._wait(lambda: self._endpoint.ready(what), deadline)
-            case ops.NextFragment(source=source):
-                return next(source, ops.DONE)
-            case ops.Call(function=function, args=args):
-                return function(*args)
-            case ops.StartTLS(deadline=deadline):
-                return self._start_tls(deadline)
-            case ops.Report():
-                return report(effect)
+    # The effects of run(): each blocks, none awaits.
 
-    def _start_tls(self, deadline: float | None) -> bool:
+    async def _wait_until(self, what: Wait, deadline: float | None) -> bool:
+        return self._wait(lambda: self._endpoint.ready(what), deadline)
+
+    async def _within(self, deadline: float | None, awaitable: Any, expired: Any) -> Any:
+        raise TypeError(f"the sync driver cannot await {awaitable!r}: pass a plain function")
+
+    async def _start_tls(self, deadline: float | None) -> bool:
         assert self._tls_context is not None
         with self._lock:
             if self._transport_closed:
@@ -401,25 +385,18 @@ class Connection(ConnectionView):
 
 
 def _run(procedure: ops.Procedure[Any], connection: Connection | None, ssl: object = None) -> Any:
-    """Run a core procedure: its steps under the connection's lock, its
-    effects (waits, the user's calls) outside it."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            with connection._lock if connection is not None else _NO_LOCK:
-                effect = step(procedure, value, error, connection)
-        except StopIteration as stop:
-            return stop.value
-        try:
-            if type(effect) is ops.OpenTransport:
-                value = connection = _open_transport(effect, ssl)
-            else:
-                assert connection is not None
-                value = connection._perform(effect)
-            error = None
-        except BaseException as exc:
-            value, error = None, exc
+    """Run a core procedure with :func:`._common.run`, whose coroutine never
+    suspends here: every effect blocks in this thread instead."""
+
+    async def open_transport(effect: ops.OpenTransport) -> Connection | None:
+        return _open_transport(effect, ssl)
+
+    coroutine = _common.run(procedure, connection, open_transport)
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    raise AssertionError("a blocking effect suspended")  # pragma: no cover
 
 
 # ==================================================================== client
@@ -477,7 +454,7 @@ Handler = Callable[[Connection], None]
 ProcessRequest = Callable[[Connection, Request], "Response | None"]
 
 
-class Server(ServerView[Connection]):
+class Server(_common.ServerView[Connection]):
     """A WebSocket server; see :func:`serve`.
 
     Attributes:
@@ -564,7 +541,7 @@ class Server(ServerView[Connection]):
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError as exc:  # e.g. EMFILE: keep serving the others
-                    report(accept_failed(exc))
+                    _common.report(accept_failed(exc))
                     wait_fds([self._stop.fd], [], ACCEPT_RETRY_DELAY)
                     continue
                 self._start(sock, address)

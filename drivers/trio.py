@@ -172,7 +172,7 @@ class Connection(AsyncConnection):
             return await awaitable
         return expired
 
-    async def _start_tls(self) -> bool:
+    async def _tls_handshake(self) -> bool:
         stream = self._stream
         assert isinstance(stream, trio.SSLStream)
         try:
