@@ -109,37 +109,30 @@ def numeric_address(host: str, port: int) -> list[Any] | None:
     return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
 
 
-def getaddrinfo(host: str | None, port: int) -> list[Any]:
-    """``socket.getaddrinfo`` for a TCP connection."""
-    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-
-
-class _DaemonThreads(concurrent.futures.Executor):
-    """Runs each call in a daemon thread of its own, for ``getaddrinfo``.
+def resolve(host: str, port: int) -> concurrent.futures.Future[list[Any]]:
+    """``getaddrinfo`` results for a TCP connection to ``host``: an IP literal
+    converted at once, a name looked up in a daemon thread of its own.
 
     ``getaddrinfo`` cannot be interrupted. A daemon thread lets the caller
-    stop waiting at once (Ctrl+C, a deadline, a cancellation) and is never
-    joined at exit, unlike the threads of asyncio's default executor; an
-    abandoned lookup's thread ends when the resolver returns.
+    stop waiting for the future at once (Ctrl+C, a deadline, a cancellation)
+    and is never joined at exit, unlike the threads of asyncio's default
+    executor; an abandoned lookup's thread ends when the resolver returns.
     """
-
-    def submit(
-        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def call() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:  # handed to the waiter
-                    future.set_exception(exc)
-
-        threading.Thread(target=call, name="sansws-resolve", daemon=True).start()
+    future: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()
+    numeric = numeric_address(host, port)
+    if numeric is not None:
+        future.set_result(numeric)
         return future
 
+    def lookup() -> None:
+        if future.set_running_or_notify_cancel():  # not abandoned already
+            try:
+                future.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except BaseException as exc:  # handed to the waiter
+                future.set_exception(exc)
 
-DAEMON = _DaemonThreads()
+    threading.Thread(target=lookup, name="sansws-resolve", daemon=True).start()
+    return future
 
 
 # ---------------------------------------------------------------- serving

@@ -21,21 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sansws.session import Target
-
 from . import _common
-
-__all__ = [
-    "Flag",
-    "TransportTimeout",
-    "WANT",
-    "Wakeup",
-    "connect",
-    "open_socket",
-    "resolve",
-    "start_tls",
-    "wait_fds",
-]
 
 #: What a non-blocking socket raises when it cannot read or write now.
 WANT: tuple[type[Exception], ...] = (BlockingIOError, InterruptedError)
@@ -154,44 +140,26 @@ class Flag:
 # ---------------------------------------------------------------- opening
 
 
-def open_socket(
-    target: Target, deadline: float | None, context: ssl_module.SSLContext | None
-) -> socket.socket | None:
-    """A client's connected socket to ``target``, over TLS with ``context``
-    if given; ``None`` if ``deadline`` passed first."""
-    try:
-        sock = connect(target.host, target.port, target.unix_path, deadline)
-        if context is not None:
-            sock = start_tls(sock, context, deadline, server_hostname=target.server_hostname)
-    except TransportTimeout:
-        return None
-    return sock
-
-
 class TransportTimeout(Exception):
     """A transport step reached the open deadline, or was abandoned."""
 
 
 def resolve(host: str, port: int, deadline: float | None) -> list[Any]:
-    """``getaddrinfo`` for TCP, bounded by ``deadline``: an IP literal is
-    converted at once, a name looked up in a daemon thread
-    (:data:`~._common.DAEMON`) the caller waits for in ``poll``, so that
-    Ctrl+C and the deadline end the wait at once."""
-    numeric = _common.numeric_address(host, port)
-    if numeric is not None:
-        return numeric
-    reader, writer = socket.socketpair()
+    """``getaddrinfo`` for TCP (see :func:`._common.resolve`), waited for in
+    ``poll``, so that Ctrl+C and ``deadline`` end the wait at once."""
+    lookup = _common.resolve(host, port)
+    if not lookup.done():
+        reader, writer = socket.socketpair()
 
-    def wake(_: object) -> None:
-        with contextlib.suppress(OSError):  # the caller may have given up
-            writer.send(b"\0")
+        def wake(_: object) -> None:
+            with contextlib.suppress(OSError):  # the caller may have given up
+                writer.send(b"\0")
 
-    with reader, writer:
-        lookup = _common.DAEMON.submit(_common.getaddrinfo, host, port)
-        lookup.add_done_callback(wake)
-        if not wait_fds([reader.fileno()], [], remaining(deadline))[0]:
-            raise TransportTimeout(f"resolving {host}")
-    return lookup.result()  # type: ignore[no-any-return]
+        with reader, writer:
+            lookup.add_done_callback(wake)
+            if not wait_fds([reader.fileno()], [], remaining(deadline))[0]:
+                raise TransportTimeout(f"resolving {host}")
+    return lookup.result()
 
 
 def connect(host: str, port: int, unix_path: str | None, deadline: float | None) -> socket.socket:

@@ -196,23 +196,24 @@ class Connection(AsyncConnection, asyncio.Protocol):
     def _apply(self, actions: Actions) -> None:
         """Carry out what the endpoint decided."""
         transport = self._transport
-        if transport is None or self._lost:
-            return  # connection_made comes back here; connection_lost woke everyone
-        if actions.read is not self._reading:
-            self._reading = actions.read
-            (transport.resume_reading if actions.read else transport.pause_reading)()
+        if transport is None:
+            return  # connection_made comes back here
         deadline = actions.deadline
         if deadline != self._timer_when:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer_when = deadline
             self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
-        if actions.write:
-            transport.write(actions.write)  # may call pause_writing: read levels are set
-        if actions.close is Close.FLUSH:
-            transport.close()
-        elif actions.close is Close.ABORT:
-            transport.abort()
+        if not self._lost:
+            if actions.read is not self._reading:
+                self._reading = actions.read
+                (transport.resume_reading if actions.read else transport.pause_reading)()
+            if actions.write:
+                transport.write(actions.write)  # may call pause_writing: levels are set
+            if actions.close is Close.FLUSH:
+                transport.close()
+            elif actions.close is Close.ABORT:
+                transport.abort()
         wake = actions.wake
         if wake & _PONG:
             self._pings = [waiter for waiter in self._pings if not waiter._settle()]
@@ -284,18 +285,8 @@ class Connection(AsyncConnection, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The transport is closed (an :class:`asyncio.Protocol` method)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._timer_when = None
-        endpoint = self._endpoint
-        endpoint.transport_closed(self._loop.time())
-        endpoint.actions(self._loop.time())  # the transport is gone: only waking is left
-        self._lost = True
-        for waiter in self._pings:
-            waiter._settle()
-        for futures in self._waiting.values():
-            _wake(futures)
-        self._waiting.clear()
+        self._lost = True  # only the timer and the waiters are left to settle
+        self._tell(self._endpoint.transport_closed)
 
     async def _tls_handshake(self) -> bool:
         assert self._server is not None
@@ -357,7 +348,7 @@ async def _open_transport(effect: OpenTransport, ssl: object) -> Connection | No
             await loop.create_unix_connection(lambda: ws, target.unix_path, **tls)
             return ws
         error = OSError(f"no address for {target.host}")
-        for *_, address in await _resolve(loop, target.host, target.port):
+        for *_, address in await asyncio.wrap_future(_common.resolve(target.host, target.port)):
             try:
                 await loop.create_connection(lambda: ws, address[0], address[1], **tls)
                 return ws
@@ -366,14 +357,6 @@ async def _open_transport(effect: OpenTransport, ssl: object) -> Connection | No
         raise error
 
     return await _within(effect.deadline, open_(), None)  # type: ignore[no-any-return]
-
-
-async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[Any]:
-    # Never in the default executor, whose threads the interpreter joins.
-    numeric = _common.numeric_address(host, port)
-    if numeric is not None:
-        return numeric
-    return await loop.run_in_executor(_common.DAEMON, _common.getaddrinfo, host, port)
 
 
 def connect(
@@ -572,7 +555,7 @@ def serve(
         addresses = None
         if state.settings["unix_path"] is None:
             addresses = _common.passive_addresses(host, port)
-            addresses = addresses or await _resolve(loop, host, port)  # type: ignore[arg-type]
+            addresses = addresses or await asyncio.wrap_future(_common.resolve(host, port))  # type: ignore[arg-type]
         sockets, server._unix = _common.listen(state, port, addresses)
         server._port = _common.port(sockets, server._unix)
         start = loop.create_server if server._unix is None else loop.create_unix_server

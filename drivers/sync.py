@@ -443,9 +443,15 @@ def connect(
 
 
 def _open_transport(effect: ops.OpenTransport, ssl: object) -> Connection | None:
-    context = _common.client_context(effect.target, ssl)
-    sock = _sync_net.open_socket(effect.target, effect.deadline, context)
-    return None if sock is None else Connection(sock, effect.endpoint)
+    target, deadline = effect.target, effect.deadline
+    context = _common.client_context(target, ssl)
+    try:
+        sock = _sync_net.connect(target.host, target.port, target.unix_path, deadline)
+        if context is not None:
+            sock = start_tls(sock, context, deadline, server_hostname=target.server_hostname)
+    except TransportTimeout:
+        return None  # the deadline passed
+    return Connection(sock, effect.endpoint)
 
 
 # ==================================================================== server

@@ -54,7 +54,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     ) from exc
 
 import contextlib
-import functools
 import math
 import os
 import ssl as ssl_module
@@ -391,16 +390,14 @@ async def _open_transport(
             stream = await trio.open_tcp_stream(target.host, target.port)
         context = _common.client_context(target, ssl)
         if context is not None:
-            tls = trio.SSLStream(stream, context, server_hostname=target.server_hostname)
-            try:
-                await tls.do_handshake()
-            except BaseException as exc:
-                await trio.aclose_forcefully(tls)
-                if isinstance(exc, trio.BrokenResourceError):
-                    raise _os_error(exc) from None
-                raise
-            stream = tls
+            stream = trio.SSLStream(stream, context, server_hostname=target.server_hostname)
         connection = Connection(stream, effect.endpoint)
+        if context is not None:
+            try:
+                await connection._tls_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
         connection._start(nursery)
         return connection
     return None
@@ -602,8 +599,8 @@ async def serve(
     addresses = None
     if state.settings["unix_path"] is None:
         addresses = _common.passive_addresses(host, port)
-        lookup = functools.partial(_common.getaddrinfo, host, port)
-        addresses = addresses or await trio.to_thread.run_sync(lookup, abandon_on_cancel=True)
+        tcp = trio.socket.SOCK_STREAM
+        addresses = addresses or await trio.socket.getaddrinfo(host, port, type=tcp)
     sockets, unix = _common.listen(state, port, addresses)
     listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
     server = Server(state, listeners, ssl, unix)

@@ -342,15 +342,16 @@ async def test_a_clients_close_reply_echoes_the_code_and_the_reason(driver: Driv
 async def test_a_host_name_is_bound_on_every_address_it_resolves_to_on_one_port(
     driver: Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sansws.drivers import _common  # noqa: PLC0415
+    real_getaddrinfo = socket.getaddrinfo
 
-    def both_loopbacks(host: str | None, port: int) -> list[Any]:
-        assert host == "loopbacks.test"
-        v4 = socket.getaddrinfo("127.0.0.1", port, type=socket.SOCK_STREAM)
-        v6 = socket.getaddrinfo("::1", port, type=socket.SOCK_STREAM)
+    def both_loopbacks(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "loopbacks.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        v4 = real_getaddrinfo("127.0.0.1", port, type=socket.SOCK_STREAM)
+        v6 = real_getaddrinfo("::1", port, type=socket.SOCK_STREAM)
         return v4 + v6
 
-    monkeypatch.setattr(_common, "getaddrinfo", both_loopbacks)
+    monkeypatch.setattr(socket, "getaddrinfo", both_loopbacks)
     async with driver.serve("echo", host="loopbacks.test") as server:
         names = [sock.getsockname() for sock in server.native.sockets]
         assert sorted(name[0] for name in names) == ["127.0.0.1", "::1"]
