@@ -19,7 +19,8 @@ import sys
 
 from sansws.drivers.sync import Connection, serve
 
-LIMIT = 2**24
+# Autobahn (cases 9.x) sends messages of up to 16 MiB, in up to 65,536 fragments.
+LIMITS = {"max_message_size": 2**24, "max_fragments": None}
 
 
 def serve_sync(port: int) -> None:
@@ -27,7 +28,7 @@ def serve_sync(port: int) -> None:
         for message in ws:
             ws.send(message)
 
-    with serve(echo, "127.0.0.1", port, max_message_size=LIMIT, max_queue=64) as server:
+    with serve(echo, "127.0.0.1", port, **LIMITS, max_queue=64) as server:
         print("READY", server.port, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()

@@ -15,7 +15,8 @@ import contextlib
 import trio
 from sansws.drivers.trio import Connection, serve
 
-LIMIT = 2**24
+# Autobahn (cases 9.x) sends messages of up to 16 MiB, in up to 65,536 fragments.
+LIMITS = {"max_message_size": 2**24, "max_fragments": None}
 
 
 async def echo(ws: Connection) -> None:
@@ -24,7 +25,7 @@ async def echo(ws: Connection) -> None:
 
 
 async def main(port: int) -> None:
-    async with serve(echo, "127.0.0.1", port, max_message_size=LIMIT) as server:
+    async with serve(echo, "127.0.0.1", port, **LIMITS) as server:
         print("READY", server.port, flush=True)
         await server.serve_forever()
 

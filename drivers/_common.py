@@ -50,8 +50,8 @@ __all__ = [
     "CloseTimeout", "ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK",  # noqa: F405
     "HandshakeError", "InvalidHeader", "InvalidMessage", "InvalidState", "InvalidStatus",  # noqa: F405
     "InvalidURI", "LocalProtocolError", "NegotiationError", "OpenTimeout", "PayloadTooBig",  # noqa: F405
-    "PingTimeout", "ProtocolError", "RedirectError", "Request", "Response", "UnsafeHeader",  # noqa: F405
-    "WebSocketError", "WebSocketTimeout",  # noqa: F405
+    "PingTimeout", "ProtocolError", "RedirectError", "Request", "Response", "TooManyFragments",  # noqa: F405
+    "UnsafeHeader", "WebSocketError", "WebSocketTimeout",  # noqa: F405
 ]
 
 logger = logging.getLogger(ops.LOGGER)

@@ -72,6 +72,7 @@ from .errors import (
     PayloadTooBig,
     PingTimeout,
     ProtocolError,
+    TooManyFragments,
     WebSocketError,
 )
 from .events import (
@@ -192,6 +193,7 @@ class Connection:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         # Called by the subclasses with settled options (sansws.options).
         self.max_message_size: int | None = settings["max_message_size"]
+        self.max_fragments: int | None = settings["max_fragments"]
         self.ping_interval: float | None = settings["ping_interval"]
         self.ping_timeout: float | None = settings["ping_timeout"]
         self.close_timeout: float | None = settings["close_timeout"]
@@ -237,6 +239,9 @@ class Connection:
         self._msg_opcode = 0
         self._msg_rsv = 0
         self._msg_size = 0
+        # Frames of the message so far; reset when a message ends, so that
+        # whole messages (the fast path) never touch it.
+        self._msg_frames = 1
         self._msg_parts: list[Any] = []
         # The start of a UTF-8 character cut at the end of the last piece
         # of a text message.
@@ -743,6 +748,11 @@ class Connection:
                         data, pos, 1002, "reserved bits set on a continuation frame", events
                     )
                     return
+                self._msg_frames += 1
+                if self.max_fragments is not None and self._msg_frames > self.max_fragments:
+                    error = TooManyFragments(self._msg_frames, self.max_fragments)
+                    self._fail(1009, error.reason, error, events)
+                    return
             elif opcode in (_TEXT, _BINARY):
                 if self._msg_opcode:
                     self._reject_frame(
@@ -915,6 +925,7 @@ class Connection:
             self._msg_opcode = 0
             self._msg_rsv = 0
             self._msg_size = 0
+            self._msg_frames = 1
             self._msg_parts = []
             self._msg_tail = b""
 

@@ -51,6 +51,7 @@ __all__ = [
     "PingTimeout",
     "ProtocolError",
     "RedirectError",
+    "TooManyFragments",
     "UnsafeHeader",
     "WebSocketError",
     "WebSocketTimeout",
@@ -237,6 +238,23 @@ class PayloadTooBig(ProtocolError):
         super().__init__(1009, f"message too big: {size} > {max_size} bytes")
         self.size = size
         self.max_size = max_size
+
+
+class TooManyFragments(ProtocolError):
+    """An incoming message came in more frames than ``max_fragments`` (close
+    code 1009). Empty frames count: a peer cannot make a message cost memory
+    and time per frame without being bounded.
+
+    Attributes:
+        fragments: How many frames the message had reached when it was
+            refused.
+        max_fragments: The limit in force.
+    """
+
+    def __init__(self, fragments: int, max_fragments: int) -> None:
+        super().__init__(1009, f"message in more than {max_fragments} fragments")
+        self.fragments = fragments
+        self.max_fragments = max_fragments
 
 
 class WebSocketTimeout(WebSocketError, TimeoutError):

@@ -68,6 +68,7 @@ _DRIVERS = frozenset({CONNECT, SERVE})
 
 class _Common(TypedDict, total=False):
     max_message_size: int | None
+    max_fragments: int | None
     ping_interval: float | None
     ping_timeout: float | None
     close_timeout: float | None
@@ -262,6 +263,15 @@ OPTIONS: Final[Mapping[str, Option]] = {
             """Largest incoming message, in bytes after decompression; a larger
             one fails the connection with 1009 as soon as a frame header
             announces it. None: no limit.""",
+        ),
+        _option(
+            "max_fragments",
+            4096,
+            _integer(1, optional=True),
+            _EVERYWHERE,
+            """Most frames an incoming message may come in, empty continuation
+            frames included; the frame after the last one allowed fails the
+            connection with 1009. None: no limit.""",
         ),
         _option(
             "ping_interval",

@@ -156,3 +156,18 @@ def test_interrupt_latency_benchmark_measures_wakeups_and_sigint() -> None:
         assert 0 <= low <= median <= high
     assert lines[-1].startswith("worst case:")
     assert status in (0, 1)  # over budget on a loaded machine is reported, not a crash
+
+
+def test_fragments_benchmark_reports_every_library_on_both_streams() -> None:
+    fragments = load("fragments")
+    lines: list[str] = []
+    assert fragments.main(["--quick"], out=lines.append) == 0
+    rows = [line.split("|") for line in lines[2:]]
+    assert len(rows) == 8
+    for library in ("sansws (max_fragments=None)", "sansws (default", "websockets", "wsproto"):
+        assert sum(row[0].startswith(library) for row in rows) == 2, library
+    verdicts = {row[0].strip(): row[-1].strip() for row in rows}
+    # The default limit refuses a 16 KiB message in 16 Ki frames; the others take it.
+    assert verdicts["sansws (default, 4096)"] == "no: 1009"
+    assert verdicts["sansws (max_fragments=None)"] == "yes"
+    assert all(float(row[2]) >= 0 for row in rows)

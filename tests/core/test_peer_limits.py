@@ -22,7 +22,7 @@ from sansws import (
     ServerConnection,
     State,
 )
-from sansws.errors import InvalidMessage
+from sansws.errors import InvalidMessage, TooManyFragments
 from sansws.frames import parse_close_payload, parse_frame, serialize_header
 from sansws.handshake import accept_key
 from sansws.options import OPTIONS
@@ -112,6 +112,7 @@ def traced() -> Iterator[Callable[[], tuple[int, int]]]:
 def test_every_limit_has_a_safe_default() -> None:
     defaults = {name: option.default for name, option in OPTIONS.items()}
     assert defaults["max_message_size"] == MiB
+    assert defaults["max_fragments"] == 4096
     assert defaults["max_header_line"] == 8190
     assert defaults["max_headers"] == 128
     assert defaults["max_body_size"] == 64 * KiB
@@ -133,7 +134,7 @@ def test_tiny_fragments_cost_little_more_memory_than_the_message(opcode: int) ->
     # 16 KiB in one-byte fragments: without merging, each byte would cost a
     # list slot and an object of about 40 bytes.
     size = 16 * KiB
-    server = open_server()
+    server = open_server(max_fragments=None)
     wire = masked(opcode, b"a", fin=False) + masked(0, b"a", fin=False) * (size - 2)
     pieces = [wire[i : i + 4096] for i in range(0, len(wire), 4096)]
     with traced() as measure:
@@ -146,7 +147,7 @@ def test_tiny_fragments_cost_little_more_memory_than_the_message(opcode: int) ->
 
 
 def test_empty_fragments_hold_no_memory() -> None:
-    server = open_server()
+    server = open_server(max_fragments=None)
     assert server.receive_data(masked(2, b"", fin=False)) == []
     wire = masked(0, b"", fin=False) * 5000
     with traced() as measure:
@@ -155,6 +156,93 @@ def test_empty_fragments_hold_no_memory() -> None:
         held, _peak = measure()
     assert held < 4 * KiB, held
     assert server.receive_data(masked(0, b"end")) == [Message(b"end")]
+
+
+# ---------------------------------------------------------------- fragments
+
+
+def fragmented(opcode: int, frames: int, piece: bytes = b"a") -> bytes:
+    """One message from a client in ``frames`` frames, every other
+    continuation frame empty."""
+    middle = [masked(0, b"" if i % 2 else piece, fin=False) for i in range(frames - 2)]
+    return masked(opcode, piece, fin=False) + b"".join(middle) + masked(0, piece)
+
+
+@pytest.mark.parametrize("opcode", [1, 2])
+def test_a_message_in_max_fragments_frames_is_delivered(opcode: int) -> None:
+    server = open_server(max_fragments=8)
+    events = server.receive_data(fragmented(opcode, 8) * 2)  # the count is per message
+    payload = "a" * 5 if opcode == 1 else b"a" * 5
+    assert events == [Message(payload), Message(payload)]
+
+
+@pytest.mark.parametrize("opcode", [1, 2])
+def test_one_frame_more_fails_with_1009_before_its_payload_is_read(opcode: int) -> None:
+    server = open_server(max_fragments=8)
+    wire = fragmented(opcode, 9)
+    # Cut after the header of the ninth frame: its payload never arrives.
+    events = server.receive_data(wire[: len(wire) - 1])
+    [closed] = events
+    assert isinstance(closed, Closed)
+    assert closed.code == 1009
+    assert closed.reason == "message in more than 8 fragments"
+    assert isinstance(closed.error, TooManyFragments)
+    assert (closed.error.fragments, closed.error.max_fragments) == (9, 8)
+    assert close_code_sent(server.data_to_send()) == 1009
+    assert server.state is State.CLOSED
+
+
+def test_the_count_restarts_after_a_message_that_ends_with_an_empty_frame() -> None:
+    server = open_server(max_fragments=3)
+    message = masked(1, b"a", fin=False) + masked(0, b"b", fin=False) + masked(0, b"")
+    assert server.receive_data(message * 3) == [Message("ab")] * 3
+
+
+def test_empty_continuation_frames_count() -> None:
+    server = open_server(max_fragments=3)
+    wire = masked(2, b"", fin=False) + masked(0, b"", fin=False) * 3
+    [closed] = server.receive_data(wire)
+    assert isinstance(closed, Closed)
+    assert closed.code == 1009
+
+
+def test_control_frames_between_fragments_do_not_count() -> None:
+    server = open_server(max_fragments=2)
+    wire = masked(2, b"a", fin=False) + masked(9, b"p") * 5 + masked(0, b"b")
+    events = server.receive_data(wire)
+    assert events[-1] == Message(b"ab")
+    assert len(events) == 6  # five Pings, then the message
+
+
+def test_a_streamed_message_is_limited_too() -> None:
+    server = open_server(max_fragments=4, stream_messages=True)
+    events = server.receive_data(fragmented(2, 5))
+    assert isinstance(events[-1], Closed)
+    assert events[-1].code == 1009
+
+
+def test_a_client_applies_the_limit_to_the_server_s_messages() -> None:
+    client = ClientConnection("ws://example.com/", max_fragments=2)
+    client.data_to_send()
+    client.receive_data(response_head(client))
+    frames = serialize_header(False, 0, 1, 1, None) + b"a"
+    frames += (serialize_header(False, 0, 0, 1, None) + b"b") * 2
+    [closed] = client.receive_data(frames)
+    assert isinstance(closed, Closed)
+    assert closed.code == 1009
+    assert isinstance(closed.error, TooManyFragments)
+
+
+def test_without_the_limit_any_number_of_fragments_is_accepted() -> None:
+    server = open_server(max_fragments=None)
+    events = server.receive_data(fragmented(2, 20_001))
+    assert events == [Message(b"a" * 10_002)]
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "8"])
+def test_max_fragments_must_be_a_positive_int_or_none(value: object) -> None:
+    with pytest.raises((TypeError, ValueError), match="max_fragments"):
+        ServerConnection(max_fragments=value)
 
 
 # ---------------------------------------------------------------- frames
