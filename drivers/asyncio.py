@@ -56,6 +56,7 @@ from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sansws import ops
+from sansws.contract import AsyncConnection, run
 from sansws.endpoint import Actions, Close, Endpoint, Ping, Wait
 from sansws.ops import OpenTransport
 from sansws.serving import ServerState
@@ -63,7 +64,7 @@ from sansws.session import ClientSession
 
 from . import _common
 from ._common import *  # noqa: F403 - the names every driver exports
-from ._common import AsyncConnection, ConnectionClosed, Request, Response, ServerView, run
+from ._common import ConnectionClosed, Request, Response, ServerView
 
 if TYPE_CHECKING:
     from typing import Unpack

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
-from sansws import ops
+from sansws import contract, ops
 from sansws.endpoint import READ_SIZE, Actions, Close, Endpoint, Wait
 from sansws.serving import ACCEPT_RETRY_DELAY, ServerState, accept_failed
 from sansws.session import ClientSession
@@ -71,7 +71,7 @@ _INF = float("inf")
 Data = str | bytes | bytearray | memoryview
 
 
-class PingWaiter(_common.PingRecord):
+class PingWaiter(contract.PingRecord):
     """A sent Ping: :meth:`wait` returns the round-trip time once its Pong
     arrived."""
 
@@ -90,7 +90,7 @@ class PingWaiter(_common.PingRecord):
         return self._ping.result()
 
 
-class Connection(_common.DriverConnection):
+class Connection(contract.DriverConnection):
     """One WebSocket connection, client or server side.
 
     Every method may be called from any thread. Several threads may wait at
@@ -385,13 +385,13 @@ class Connection(_common.DriverConnection):
 
 
 def _run(procedure: ops.Procedure[Any], connection: Connection | None, ssl: object = None) -> Any:
-    """Run a core procedure with :func:`._common.run`, whose coroutine never
+    """Run a core procedure with :func:`sansws.contract.run`, whose coroutine never
     suspends here: every effect blocks in this thread instead."""
 
     async def open_transport(effect: ops.OpenTransport) -> Connection | None:
         return _open_transport(effect, ssl)
 
-    coroutine = _common.run(procedure, connection, open_transport)
+    coroutine = contract.run(procedure, connection, open_transport)
     try:
         coroutine.send(None)
     except StopIteration as stop:
@@ -547,7 +547,7 @@ class Server(_common.ServerView[Connection]):
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError as exc:  # e.g. EMFILE: keep serving the others
-                    _common.report(accept_failed(exc))
+                    contract.report(accept_failed(exc))
                     wait_fds([self._stop.fd], [], ACCEPT_RETRY_DELAY)
                     continue
                 self._start(sock, address)

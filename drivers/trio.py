@@ -61,7 +61,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
-from sansws import ops
+from sansws import contract, ops
+from sansws.contract import AsyncConnection, PingWaiter, run
 from sansws.endpoint import READ_SIZE, Actions, Close, Endpoint, Wait
 from sansws.ops import OpenTransport
 from sansws.serving import ACCEPT_RETRY_DELAY, ServerState, accept_failed
@@ -69,7 +70,7 @@ from sansws.session import ClientSession
 
 from . import _common
 from ._common import *  # noqa: F403 - the names every driver exports
-from ._common import AsyncConnection, PingWaiter, Request, Response, ServerView, run
+from ._common import Request, Response, ServerView
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -526,7 +527,7 @@ class Server(ServerView[Connection]):
                     try:
                         stream = await listener.accept()
                     except OSError as exc:  # out of descriptors or memory
-                        _common.report(accept_failed(exc))
+                        contract.report(accept_failed(exc))
                         await trio.sleep(ACCEPT_RETRY_DELAY)
                         continue
                     nursery.start_soon(self._handle, stream)

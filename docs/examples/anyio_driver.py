@@ -3,8 +3,6 @@ and a server, deciding nothing, as the driver contract asks."""
 
 from __future__ import annotations
 
-import inspect
-import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,27 +12,36 @@ import anyio
 from anyio.abc import ByteStream
 
 from sansws import ops
-from sansws.endpoint import READ_SIZE, Actions, Close, ConnectionView, Endpoint, Wait
+from sansws.contract import AsyncConnection, PingWaiter, run
+from sansws.endpoint import READ_SIZE, Actions, Close, Endpoint, Wait
 from sansws.options import SERVE, settle
 from sansws.serving import ServerState
 from sansws.session import ClientSession
 
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 now = anyio.current_time
-logger = logging.getLogger(ops.LOGGER)
 
 
-class Connection(ConnectionView):
-    """An open WebSocket connection: send(), recv(), ping(), close()."""
+class Connection(AsyncConnection):
+    """An open WebSocket connection. Its API -- send(), recv(), pong(),
+    close(), ``async for`` and ``async with`` -- comes from the contract's
+    AsyncConnection, built on the primitives below; ping() is this driver's."""
 
     def __init__(self, endpoint: Endpoint, stream: ByteStream) -> None:
         self._endpoint = endpoint
         self._stream = stream
+        self._now = now
         self._changed = anyio.Event()  # set, then replaced, whenever anything happens
         self._out = bytearray()  # bytes the writer has not written yet
         self._close = Close.KEEP
         self._reading = True
         self._read_scope = anyio.CancelScope()
+
+    async def ping(self) -> float:
+        """Send a Ping and return the round-trip time once its Pong arrived."""
+        waiter = PingWaiter(self, self._endpoint.ping(None, now()))
+        self._write(self._endpoint.data_to_send())
+        return await waiter
 
     # ---- Reactions: one function carries out what the core decided.
 
@@ -47,15 +54,31 @@ class Connection(ConnectionView):
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def _changes(self) -> None:
-        await self._changed.wait()
+    # ---- The primitives of the contract: write, wait, await within a deadline.
+
+    def _write(self, data: bytes) -> None:
+        self._out += data  # for the writer, which tells the endpoint what is left
+        self._endpoint.unwritten(len(self._out))
+        self._apply(self._endpoint.actions(now()))
+
+    async def _park(self, what: Wait) -> None:
+        await self._changed.wait()  # any change: the caller checks its condition again
+
+    async def _within(self, deadline: float | None, awaitable: Awaitable[Any], expired: Any) -> Any:
+        with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
+            return await awaitable
+        return expired
+
+    # (_tls_handshake, the last primitive, is left out: this example serves no TLS.)
+
+    # ---- The transport: a reader and a writer task.
 
     async def _io(self) -> None:
         """Read and write until the transport is closed."""
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._read)
             try:
-                await self._write()
+                await self._write_loop()
             finally:
                 tasks.cancel_scope.cancel()
 
@@ -65,7 +88,7 @@ class Connection(ConnectionView):
                 self._apply(self._endpoint.actions(now()))  # the scope gets the deadline
                 while True:
                     if not self._reading:
-                        await self._changes()
+                        await self._changed.wait()
                         continue
                     try:
                         self._endpoint.receive_data(await self._stream.receive(READ_SIZE), now())
@@ -74,11 +97,11 @@ class Connection(ConnectionView):
                     self._apply(self._endpoint.actions(now()))
             self._apply(self._endpoint.actions(now()))  # the deadline passed
 
-    async def _write(self) -> None:
+    async def _write_loop(self) -> None:
         try:
             while self._close is not Close.ABORT and (self._out or self._close is Close.KEEP):
                 if not self._out:
-                    await self._changes()
+                    await self._changed.wait()
                     continue
                 data = bytes(self._out)
                 self._out.clear()
@@ -91,83 +114,6 @@ class Connection(ConnectionView):
             await anyio.aclose_forcefully(self._stream)
             self._endpoint.transport_closed(now())
             self._apply(self._endpoint.actions(now()))
-
-    # ---- Procedures: the core's generators; their effects, carried out here.
-
-    async def _perform(self, effect: ops.Effect) -> Any:
-        match effect:
-            case ops.WaitFor(what=what, deadline=deadline):
-                with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
-                    while not self._endpoint.ready(what):
-                        await self._changes()
-                return self._endpoint.ready(what)
-            case ops.NextFragment(source=source) if hasattr(source, "__anext__"):
-                return await anext(source, ops.DONE)
-            case ops.NextFragment(source=source):
-                return next(source, ops.DONE)
-            case ops.Call(function=function, args=args, deadline=deadline):
-                result = function(*args)
-                if not inspect.isawaitable(result):
-                    return result
-                with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
-                    return await result
-                return ops.TIMED_OUT
-            case ops.Report(level=level, message=message, error=error):
-                return logger.log(level, message, exc_info=error)
-        raise NotImplementedError(effect)  # StartTLS: this example serves no TLS
-
-
-    # ---- The application's API: hot paths are direct calls.
-
-    async def send(self, message: Any) -> None:
-        await run(ops.send(self._endpoint, message, now, asynchronous=True), self)
-
-    async def recv(self) -> str | bytes:
-        # Cancellation-safe: a message is only taken once it can be returned.
-        while True:
-            message = self._endpoint.next_message(now())  # raises ConnectionClosed at the end
-            self._apply(self._endpoint.actions(now()))
-            if message is not None:
-                return message
-            await self._perform(ops.WaitFor(Wait.MESSAGE))
-
-    async def ping(self) -> float:
-        ping = self._endpoint.ping(None, now())
-        self._apply(self._endpoint.actions(now()))
-        while not ping.done():
-            await self._changes()
-        return ping.result()
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await run(ops.close(self._endpoint, code, reason, now), self)
-
-
-async def run(
-    procedure: ops.Procedure[Any],
-    connection: Connection | None,
-    open_transport: Callable[[ops.OpenTransport], Awaitable[Connection | None]] | None = None,
-) -> Any:
-    """Run a core procedure: carry out each effect, and the actions after
-    every step."""
-    value, error = None, None
-    while True:
-        try:
-            effect = procedure.send(value) if error is None else procedure.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            if connection is not None:
-                connection._apply(connection._endpoint.actions(now()))
-        try:
-            if isinstance(effect, ops.OpenTransport):  # a client's next attempt
-                assert open_transport is not None
-                value = connection = await open_transport(effect)
-            else:
-                assert connection is not None
-                value = await connection._perform(effect)
-            error = None
-        except BaseException as exc:
-            value, error = None, exc
 
 
 # ---- The client.
@@ -243,8 +189,7 @@ async def serve(
             yield listener.extra(anyio.abc.SocketAttribute.local_port)
         finally:
             for connection in state.shutdown():
-                connection._endpoint.shutdown(now())
-                connection._apply(connection._endpoint.actions(now()))
+                connection._tell(connection._endpoint.shutdown)
             with anyio.move_on_after(5):
                 while not state.done:
                     await anyio.sleep(0.01)
