@@ -33,6 +33,7 @@ class Connection(AsyncConnection):
         self._now = now
         self._changed = anyio.Event()  # set, then replaced, whenever anything happens
         self._out = bytearray()  # bytes the writer has not written yet
+        self._sending = 0  # the size of what the writer is writing now
         self._close = Close.KEEP
         self._reading = True
         self._read_scope = anyio.CancelScope()
@@ -48,17 +49,19 @@ class Connection(AsyncConnection):
     def _apply(self, actions: Actions) -> None:
         self._reading = actions.read
         self._read_scope.deadline = math.inf if actions.deadline is None else actions.deadline
-        self._out += actions.write
         if actions.close is not Close.KEEP:
             self._close = actions.close
         self._changed.set()
         self._changed = anyio.Event()
+        if actions.write:
+            self._write(actions.write)
 
     # ---- The primitives of the contract: write, wait, await within a deadline.
 
     def _write(self, data: bytes) -> None:
-        self._out += data  # for the writer, which tells the endpoint what is left
-        self._endpoint.unwritten(len(self._out))
+        self._out += data  # for the writer
+        # Bytes count as unwritten until the writer's send() returns.
+        self._endpoint.unwritten(len(self._out) + self._sending)
         self._apply(self._endpoint.actions(now()))
 
     async def _park(self, what: Wait) -> None:
@@ -105,7 +108,9 @@ class Connection(AsyncConnection):
                     continue
                 data = bytes(self._out)
                 self._out.clear()
+                self._sending = len(data)
                 await self._stream.send(data)
+                self._sending = 0
                 self._endpoint.unwritten(len(self._out))
                 self._apply(self._endpoint.actions(now()))
         except _GONE:

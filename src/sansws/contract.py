@@ -115,9 +115,10 @@ class DriverConnection(ConnectionView):
 
 
 class AsyncConnection(DriverConnection):
-    """A WebSocket connection, client or server side, of the asyncio or trio
-    driver: its API, and the effects of the core's procedures carried out
-    with the primitives each driver defines.
+    """A WebSocket connection, client or server side, of an async driver
+    (sansws's asyncio and trio drivers, or your own): its API, and the
+    effects of the core's procedures carried out with the primitives each
+    driver defines.
 
     Use it as an async iterator to receive messages until the connection
     closes normally, and as an async context manager to close it on leaving
@@ -295,7 +296,8 @@ async def run(
 
 
 class PingRecord:
-    """What every driver's ping waiter holds: the core's :class:`Ping`."""
+    """The base of a ping waiter that holds the core's :class:`Ping` (the
+    sync and trio drivers'; asyncio's is an ``asyncio.Future``)."""
 
     def __init__(self, connection: Any, ping: Ping) -> None:
         self._connection = connection
