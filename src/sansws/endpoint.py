@@ -250,6 +250,7 @@ class Endpoint:
         self._close = Close.KEEP
         self._linger_until: float | None = None
         self._abort = False
+        self._leave = False
         self._eof = False
         self._transport_closed = False
         #: Whether :meth:`actions` has something to report (set by every
@@ -317,6 +318,18 @@ class Endpoint:
         self._abort = True
         self.dirty = True
 
+    def leave(self, now: float) -> None:
+        """End the connection without a close handshake, but unlike
+        :meth:`abort` write what is buffered first (for at most
+        ``close_timeout``), then close the transport. For an application
+        that is done with a connection it did not close: an ASGI
+        application that returned without sending ``websocket.close``. The
+        connection ends with 1006 unless it had ended."""
+        if self.connection.state is not _CLOSED:
+            self._dispatch(self.connection.receive_data(b""), now)
+        self._leave = True
+        self.dirty = True
+
     def timer(self, now: float) -> None:
         """Run what is due at ``now``: the connection's timers, the end of a
         hold, the end of the time given to flush. :meth:`actions` calls it
@@ -374,7 +387,7 @@ class Endpoint:
         # not take at once is dropped, as the peer may not be reading.
         connection = self.connection
         answered = isinstance(connection, ServerConnection) and connection.response is None
-        ended_well = connection.closed_error().clean or answered
+        ended_well = connection.closed_error().clean or answered or self._leave
         if not ended_well or isinstance(connection.close_error, WebSocketTimeout):
             self._close = Close.ABORT
             return Close.ABORT
@@ -650,7 +663,13 @@ class Endpoint:
             LocalProtocolError: Invalid code or reason (see
                 :meth:`~sansws.Connection.close`).
         """
-        self.connection.close(code, reason)
+        connection = self.connection
+        connection.close(code, reason)
+        if connection.holding:
+            # Closing is the application's last answer: nothing it could
+            # still send may wait for the input held back for it.
+            self._answering = False
+            self._dispatch(connection.release_held_input(), now)
         if self._fragment_kind is not None:
             self._fragment_kind = None
             self._wake |= _SENDABLE

@@ -465,6 +465,46 @@ def test_a_held_close_is_answered_within_a_second_if_the_application_never_asks(
     assert endpoint.next_message(11.0) == "ignored"  # still delivered
 
 
+def test_closing_answers_a_held_close_at_once() -> None:
+    # An application that takes a message and closes has given its last
+    # answer: the peer's Close, held for it, must not wait for the hold's
+    # second.
+    endpoint, server = pair()
+    server.send_text("last")
+    server.close(1000)
+    from_peer(endpoint, server, 10.0)
+    assert endpoint.next_message(10.0) == "last"
+    assert endpoint.connection.holding
+    endpoint.close(1000, "", 10.0)
+    assert not endpoint.connection.holding
+    assert state(endpoint) is State.CLOSED
+    assert to_peer(endpoint, server, 10.0) == [Closed(1000, "", clean=True)]
+
+
+def test_leave_writes_what_is_buffered_then_closes_without_a_handshake() -> None:
+    endpoint, client = server_pair(close_timeout=3.0)
+    endpoint.send("last words")
+    endpoint.leave(5.0)
+    actions = endpoint.actions(5.0)
+    assert state(endpoint) is State.CLOSED
+    assert endpoint.closed_error().code == 1006
+    assert actions.close is Close.FLUSH  # not ABORT: the buffer is written
+    assert actions.deadline == 8.0  # for at most close_timeout
+    assert client.receive_data(actions.write) == [Message("last words")]
+    assert endpoint.actions(8.0).close is Close.ABORT
+
+
+def test_leave_during_a_close_handshake_stops_waiting_for_the_peer() -> None:
+    endpoint, client = server_pair()
+    endpoint.close(1001, "", 1.0)
+    [closed] = client.receive_data(endpoint.actions(1.0).write)
+    assert isinstance(closed, Closed)
+    assert closed.code == 1001
+    endpoint.leave(2.0)  # the client's answer never arrives
+    assert state(endpoint) is State.CLOSED
+    assert endpoint.actions(2.0).close is Close.FLUSH
+
+
 def test_a_held_violation_fails_the_connection_at_the_endpoints_deadline() -> None:
     # An application that never asks for the next message still sees the
     # connection fail, one second after the bad frame, whatever the
