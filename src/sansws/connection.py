@@ -55,7 +55,7 @@ from __future__ import annotations
 import enum
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import (
@@ -68,6 +68,7 @@ from .errors import (
     InvalidState,
     InvalidStatus,
     LocalProtocolError,
+    NegotiationError,
     OpenTimeout,
     PayloadTooBig,
     PingTimeout,
@@ -107,9 +108,17 @@ from .handshake import (
     ClientResult,
     HandshakeLimits,
     ServerHandshake,
+    accept_extensions,
     extension_offers,
+    negotiate_extensions,
 )
-from .headers import ExtensionOffer, Headers, HeadersLike
+from .headers import (
+    ExtensionOffer,
+    Headers,
+    HeadersLike,
+    build_extension_list,
+    parse_extension_list,
+)
 from .options import (
     CLIENT_CONNECTION,
     DEFAULT_USER_AGENT,
@@ -1032,6 +1041,13 @@ class Connection:
         if self.ping_interval is not None:
             self._timers[_KEEPALIVE_TIMER] = _PENDING
 
+    @property
+    def extensions_header(self) -> str | None:
+        """The ``Sec-WebSocket-Extensions`` value stating the extensions in
+        use, or ``None`` if there are none: what a server opened with
+        :meth:`ServerConnection.opened` puts in its own answer."""
+        return build_extension_list(self.extensions) if self.extensions else None
+
 
 class ClientConnection(Connection):
     """The client side of a WebSocket connection.
@@ -1075,6 +1091,45 @@ class ClientConnection(Connection):
         # For callers that settled the options already (sessions, drivers).
         connection = cls.__new__(cls)
         connection._setup(url, settings)
+        return connection
+
+    @classmethod
+    def opened(
+        cls,
+        *,
+        subprotocol: str | None = None,
+        accepted_extensions: Sequence[str] = (),
+        **options: Unpack[ClientConnectionOptions],
+    ) -> ClientConnection:
+        """A client connection that starts ``OPEN``, for a client that did
+        the opening handshake itself (an HTTP/2 or HTTP/3 extended CONNECT,
+        RFC 8441 and RFC 9220, or an HTTP library's own upgrade): every
+        frame, close, timer and limit rule is the same as after
+        :meth:`receive_data` accepted a 101.
+
+        Args:
+            subprotocol: The subprotocol the server selected, if any.
+            accepted_extensions: The server's ``Sec-WebSocket-Extensions`` values:
+                the extension they accept is built as after a 101, among
+                those the ``compression`` (or ``extensions``) option offers.
+            **options: As for the constructor; those of the handshake
+                (``subprotocols``, ``extra_headers``, ``origin``,
+                ``user_agent``, the header limits) play no part.
+
+        Raises:
+            NegotiationError: ``accepted_extensions`` are malformed or accept one
+                that was not offered.
+            TypeError: An option is unknown or of the wrong type.
+            ValueError: An option is out of range.
+
+        The connection has no :attr:`request`, :attr:`response` or ``uri``.
+        """
+        settings = settle(options, CLIENT_CONNECTION, "ClientConnection.opened()")
+        connection = cls.__new__(cls)
+        Connection.__init__(connection, settings)
+        factories = client_extension_factories(settings["extensions"], settings["compression"])
+        extension, _ = accept_extensions(factories, list(accepted_extensions))
+        connection._opened(subprotocol, extension)
         return connection
 
     def _setup(self, url: str | WebSocketURI, settings: Mapping[str, Any]) -> None:
@@ -1165,6 +1220,51 @@ class ServerConnection(Connection):
         connection._setup(settings)
         return connection
 
+    @classmethod
+    def opened(
+        cls,
+        *,
+        subprotocol: str | None = None,
+        offered_extensions: Sequence[str] = (),
+        **options: Unpack[ServerConnectionOptions],
+    ) -> ServerConnection:
+        """A server connection that starts ``OPEN``, for a server that did
+        the opening handshake itself (an HTTP/2 or HTTP/3 extended CONNECT,
+        RFC 8441 and RFC 9220, or a framework that parsed the request):
+        every frame, close, timer and limit rule is the same as after
+        :meth:`accept`.
+
+        Args:
+            subprotocol: The subprotocol the server selected, if any.
+            offered_extensions: The client's ``Sec-WebSocket-Extensions`` values:
+                an extension is negotiated from them as :meth:`accept`
+                would, by the ``compression`` (or ``extensions``) option;
+                answer with :attr:`extensions_header`.
+            **options: As for the constructor; ``subprotocols``,
+                ``server_header`` and the header limits play no part.
+
+        Raises:
+            NegotiationError: An offer is malformed.
+            TypeError: An option is unknown or of the wrong type.
+            ValueError: An option is out of range.
+
+        The connection has no :attr:`request` or :attr:`response`.
+        """
+        settings = settle(options, SERVER_CONNECTION, "ServerConnection.opened()")
+        connection = cls.__new__(cls)
+        Connection.__init__(connection, settings)
+        factories = server_extension_factories(settings["extensions"], settings["compression"])
+        try:
+            offered = parse_extension_list(offered_extensions)
+        except ValueError as exc:
+            value = ", ".join(offered_extensions)
+            raise NegotiationError("Sec-WebSocket-Extensions", value, str(exc)) from None
+        extension, _ = negotiate_extensions(factories, offered)
+        connection._early_data = bytearray()
+        connection.refused = False
+        connection._opened(subprotocol, extension)
+        return connection
+
     def _setup(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
         self._handshake = ServerHandshake(
@@ -1176,6 +1276,10 @@ class ServerConnection(Connection):
         # A bytearray: a peer trickling bytes must not make each one cost a
         # copy of everything before it.
         self._early_data = bytearray()
+        #: Whether the opening handshake ended with an HTTP answer other
+        #: than 101: :meth:`reject`, or the standard error response to an
+        #: invalid request.
+        self.refused = False
 
     def _receive_handshake(self, data: bytes) -> list[Event]:
         events: list[Event] = []
@@ -1190,6 +1294,7 @@ class ServerConnection(Connection):
         if result.request is None:
             assert result.error is not None
             self._out.append(result.response)
+            self.refused = True
             self._end(1006, "", result.error, events)
             return events
         self.request = result.request
@@ -1203,6 +1308,7 @@ class ServerConnection(Connection):
         if len(self._early_data) > _MAX_EARLY_DATA:
             error = InvalidMessage("too much data before the handshake was answered")
             self._out.append(self._handshake.error_response(error))
+            self.refused = True
             self._end(1006, "", error, events)
 
     def _receive_handshake_eof(self, events: list[Event]) -> None:
@@ -1286,6 +1392,7 @@ class ServerConnection(Connection):
         self._refused(None)
 
     def _refused(self, error: WebSocketError | None) -> None:
+        self.refused = True
         self._abort_handshake()
         self.close_error = error
 

@@ -330,6 +330,14 @@ class Endpoint:
         self._leave = True
         self.dirty = True
 
+    def wake(self, what: Wait) -> None:
+        """Wake the waiters for ``what`` with the next :meth:`actions`: for
+        a layer above the endpoint whose own state changed what they wait
+        for (:class:`sansws.asgi.ASGIWebSocket`, when the application's
+        ``receive()`` must now return a disconnect)."""
+        self._wake |= int(what)
+        self.dirty = True
+
     def timer(self, now: float) -> None:
         """Run what is due at ``now``: the connection's timers, the end of a
         hold, the end of the time given to flush. :meth:`actions` calls it
@@ -386,7 +394,7 @@ class Endpoint:
         # silent or away, the application aborted): what the transport does
         # not take at once is dropped, as the peer may not be reading.
         connection = self.connection
-        answered = isinstance(connection, ServerConnection) and connection.response is None
+        answered = isinstance(connection, ServerConnection) and connection.refused
         ended_well = connection.closed_error().clean or answered or self._leave
         if not ended_well or isinstance(connection.close_error, WebSocketTimeout):
             self._close = Close.ABORT

@@ -12,14 +12,40 @@ from sansws.frames import Frame, parse_frame
 
 URL = "ws://example.com/chat"
 
+#: How :func:`open_pair` opens connections: ``"handshake"`` (a real opening
+#: handshake) or ``"opened"`` (``ClientConnection.opened`` and
+#: ``ServerConnection.opened`` from the same agreement, as for a server that
+#: does its own upgrade). The ``opening`` fixture of conftest.py runs a
+#: module once with each.
+OPENING = "handshake"
 
-def open_pair(**options: Any) -> tuple[ClientConnection, ServerConnection]:
-    """A client and a server that completed the opening handshake, without
-    compression unless ``options`` ask for it: the streams sansws.testing
-    generates are labelled for connections with no extension negotiated."""
+
+def open_pair(
+    *,
+    client_kw: dict[str, Any] | None = None,
+    server_kw: dict[str, Any] | None = None,
+    **options: Any,
+) -> tuple[ClientConnection, ServerConnection]:
+    """A client and a server that completed the opening handshake (or that
+    started open: see :data:`OPENING`), without compression unless
+    ``options`` ask for it: the streams sansws.testing generates are
+    labelled for connections with no extension negotiated. ``options`` go
+    to both, ``client_kw`` and ``server_kw`` to one."""
     options.setdefault("compression", None)
-    client = ClientConnection(URL, **options)
-    server = ServerConnection(**options)
+    client_options = {**options, **(client_kw or {})}
+    server_options = {**options, **(server_kw or {})}
+    if OPENING == "opened":
+        offer = ClientConnection(URL, **client_options).request
+        assert offer is not None
+        offered = offer.headers.get_all("Sec-WebSocket-Extensions")
+        opened_server = ServerConnection.opened(offered_extensions=offered, **server_options)
+        agreed = opened_server.extensions_header
+        opened_client = ClientConnection.opened(
+            accepted_extensions=[agreed] if agreed else [], **client_options
+        )
+        return opened_client, opened_server
+    client = ClientConnection(URL, **client_options)
+    server = ServerConnection(**server_options)
     [request] = server.receive_data(client.data_to_send())
     assert isinstance(request, Request)
     assert request.error is None

@@ -23,6 +23,9 @@ from sansws.testing import (
     malformed_streams,
 )
 
+# Every property holds however the connections were opened (inmemory.OPENING).
+pytestmark = pytest.mark.usefixtures("opening")
+
 ROLES = pytest.mark.parametrize("masked", [True, False], ids=["server", "client"])
 
 

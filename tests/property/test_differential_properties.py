@@ -23,15 +23,18 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from inmemory import join
+from inmemory import join, open_pair
 from wsproto import ConnectionType, WSConnection
 from wsproto import events as wsproto_events
 from wsproto.connection import ConnectionState
 
 from sansws import ClientConnection, Connection, ServerConnection
-from sansws.events import Accepted, Closed, Event, Message, Ping, Pong, Request
+from sansws.events import Closed, Event, Message, Ping, Pong, Request
 from sansws.frames import Frame, Opcode, parse_frame
 from sansws.testing import VIOLATIONS, FrameStream, frame_streams, malformed_streams
+
+# Every property holds however the connections were opened (inmemory.OPENING).
+pytestmark = pytest.mark.usefixtures("opening")
 
 ROLES = pytest.mark.parametrize("masked", [True, False], ids=["server", "client"])
 
@@ -91,13 +94,7 @@ def wsproto_verdict(masked: bool, data: bytes) -> Verdict:
 
 
 def sansws_verdict(masked: bool, data: bytes) -> Verdict:
-    client = ClientConnection("ws://example.com/chat", compression=None)
-    server = ServerConnection(compression=None)
-    [request] = server.receive_data(client.data_to_send())
-    assert isinstance(request, Request)
-    server.accept()
-    [accepted] = client.receive_data(server.data_to_send())
-    assert isinstance(accepted, Accepted)
+    client, server = open_pair()
     receiver: Connection = server if masked else client
     events = receiver.receive_data(data)
     if events and isinstance(events[-1], Closed):

@@ -28,6 +28,9 @@ from sansws.testing import (
     masking_keys,
 )
 
+# Every property holds however the connections were opened (inmemory.OPENING).
+pytestmark = pytest.mark.usefixtures("opening")
+
 ROLES = pytest.mark.parametrize("masked", [True, False], ids=["server", "client"])
 
 # Any header the format can express, valid or not: parse_frame does not judge.

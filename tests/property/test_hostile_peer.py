@@ -18,6 +18,8 @@ import tracemalloc
 import zlib
 from typing import Any
 
+import inmemory
+import pytest
 from hostile_strategies import (
     chunkings,
     frame_streams,
@@ -45,6 +47,9 @@ from sansws.events import Event
 from sansws.extensions import PerMessageDeflate
 from sansws.handshake import accept_key
 
+# Every property holds however the connections were opened (inmemory.OPENING).
+pytestmark = pytest.mark.usefixtures("opening")
+
 # The profile's example count (conftest.py), with the health checks that
 # large generated streams would trip turned off.
 FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -71,14 +76,7 @@ limits = st.fixed_dictionaries(
 def open_pair(
     compression: PerMessageDeflate | None, client_kw: dict[str, Any], server_kw: dict[str, Any]
 ) -> tuple[ClientConnection, ServerConnection]:
-    client = ClientConnection("ws://example.com/", compression=compression, **client_kw)
-    server = ServerConnection(compression=compression, **server_kw)
-    [request] = server.receive_data(client.data_to_send())
-    assert isinstance(request, Request)
-    server.accept()
-    [accepted] = client.receive_data(server.data_to_send())
-    assert isinstance(accepted, Accepted)
-    return client, server
+    return inmemory.open_pair(compression=compression, client_kw=client_kw, server_kw=server_kw)
 
 
 def feed(
