@@ -53,7 +53,7 @@ import asyncio
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from ssl import SSLContext
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sansws import ops
 from sansws.contract import AsyncConnection, run
@@ -245,7 +245,7 @@ class Connection(AsyncConnection, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """The transport is connected (an :class:`asyncio.Protocol` method)."""
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self._set_transport(transport)
         server = self._server

@@ -171,3 +171,14 @@ def test_fragments_benchmark_reports_every_library_on_both_streams() -> None:
     assert verdicts["sansws (default, 4096)"] == "no: 1009"
     assert verdicts["sansws (max_fragments=None)"] == "yes"
     assert all(float(row[2]) >= 0 for row in rows)
+
+
+def test_uvicorn_benchmark_reports_each_protocol_and_the_ratio() -> None:
+    uvicorn_echo = load("uvicorn_echo")
+    lines: list[str] = []
+    assert uvicorn_echo.main(["--quick"], out=lines.append) == 0
+    assert "uvicorn" in lines[0]
+    rows = {line.split("|")[0].strip(): line for line in lines if line.count("|") == 5}
+    assert set(rows) >= {"wsproto", "websockets-sansio", "sansws", "sansws / best other"}
+    assert rows["sansws / best other"].count("x") == 5
+    assert any(line.startswith("targets") for line in lines)

@@ -1,6 +1,7 @@
 """The code lines docs/embedding.md reports for the drivers are the ones
-scripts/code_lines.py counts; every driver stays under 400 of them, and all of
-drivers/ under 1,400."""
+scripts/code_lines.py counts; every driver stays under 400 of them, the three
+general drivers and what they share under 1,400, and the uvicorn protocol,
+whose ASGI rules are in the core (sansws.asgi), under 200."""
 
 from __future__ import annotations
 
@@ -32,8 +33,15 @@ def test_each_driver_is_under_400_code_lines() -> None:
         assert count(ROOT / "drivers" / f"{name}.py") < 400, name
 
 
-def test_all_of_drivers_is_under_1400_code_lines() -> None:
-    assert sum(count(path) for path in (ROOT / "drivers").glob("*.py")) < 1400
+def test_the_general_drivers_and_what_they_share_are_under_1400_code_lines() -> None:
+    names = ("sync", "asyncio", "trio", "_common", "_sync_net", "__init__")
+    assert sum(count(ROOT / "drivers" / f"{name}.py") for name in names) < 1400
+    others = {path.stem for path in (ROOT / "drivers").glob("*.py")} - set(names)
+    assert others == {"uvicorn"}  # a new module is counted on purpose
+
+
+def test_the_uvicorn_protocol_is_under_200_code_lines() -> None:
+    assert count(ROOT / "drivers" / "uvicorn.py") < 200
 
 
 def test_the_example_driver_size_is_the_one_reported() -> None:
