@@ -66,13 +66,16 @@ def _seconds(value: float | None) -> float | None:
     return float(value) if value else None
 
 
-# The connection options of each uvicorn Config, settled once: checking
-# them for every connection shows in handshakes per second.
-_SETTINGS: weakref.WeakKeyDictionary[Config, dict[str, Any]] = weakref.WeakKeyDictionary()
+# The connection options of each uvicorn Config and protocol class, settled
+# once: checking them for every connection shows in handshakes per second.
+_SETTINGS: weakref.WeakKeyDictionary[Config, dict[type, dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _settings(config: Config) -> dict[str, Any]:
-    settings = _SETTINGS.get(config)
+def _settings(config: Config, protocol: type[WebSocketProtocol]) -> dict[str, Any]:
+    by_class = _SETTINGS.setdefault(config, {})
+    settings = by_class.get(protocol)
     if settings is None:
         options = {
             "max_message_size": config.ws_max_size,
@@ -81,8 +84,10 @@ def _settings(config: Config) -> dict[str, Any]:
             "compression": "deflate" if config.ws_per_message_deflate else None,
             "server_header": None,  # uvicorn's default headers carry it
             "open_timeout": None,
+            **protocol.options,
         }
-        settings = _SETTINGS[config] = settle(options, SERVER_CONNECTION, "uvicorn.Config")
+        caller = f"{protocol.__qualname__}.options"
+        settings = by_class[protocol] = settle(options, SERVER_CONNECTION, caller)
     return settings
 
 
@@ -126,7 +131,13 @@ class WebSocketProtocol(asyncio.Protocol):
             handshake (default 10); 0 gives up at once, ``None`` waits
             forever. Set it before the connection is made.
         scope: The ASGI scope, once the request arrived.
+        options: sansws options uvicorn has no setting for, given by a
+            subclass: ``options = {"max_fragments": None}`` (see
+            docs/options.md; they take precedence over the ones translated
+            from uvicorn's). Checked when the first connection is made.
     """
+
+    options: Mapping[str, Any] = {}
 
     def __init__(
         self,
@@ -148,7 +159,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.scope: dict[str, Any] | None = None
         self.close_timeout: float | None = 10.0
-        connection = ServerConnection._settled(_settings(config))
+        connection = ServerConnection._settled(_settings(config, type(self)))
         endpoint = asgi.endpoint(connection, self.loop.time())
         self._ws = _Connection(endpoint, self.loop)
         self._asgi = ASGIWebSocket(endpoint, default_headers=server_state.default_headers)

@@ -190,8 +190,8 @@ class ASGIWebSocket:
             return {"type": "websocket.connect"}
         endpoint = self.endpoint
         if self._disconnect is None or endpoint.queued_messages:
-            if endpoint.state is _CONNECTING and self._disconnect is None:
-                return None  # the application answers first
+            # Before the answer this finds no message (None: wait), or that
+            # the connection was lost (the disconnect).
             try:
                 message = endpoint.next_message(now)
             except ConnectionClosed as exc:
@@ -245,6 +245,11 @@ class ASGIWebSocket:
         ``websocket.send`` does is queue bytes). Raises as :meth:`send`."""
         kind = message.get("type")
         endpoint = self.endpoint
+        if kind == "websocket.send" and self._disconnect is None:
+            state = endpoint.connection.state
+            if state is _OPEN:  # hence no close or answer from the application yet
+                self._send(message)
+                return None
         if self._done:
             raise UnexpectedMessage(
                 f"Unexpected ASGI message '{kind}', after sending 'websocket.close'."
@@ -266,16 +271,7 @@ class ASGIWebSocket:
         if endpoint.state is _CONNECTING:
             return self._answer(kind, message, now)
         if kind == "websocket.send":
-            data = message.get("bytes")
-            if data is None:
-                data = message.get("text")
-                if not isinstance(data, str):
-                    raise UnexpectedMessage(
-                        "a 'websocket.send' message needs 'bytes' (bytes) or 'text' (str)"
-                    )
-            elif not isinstance(data, bytes | bytearray | memoryview):
-                raise UnexpectedMessage(f"'bytes' must be bytes, not {type(data).__name__}")
-            endpoint.send(data)  # only queues bytes: see Endpoint.data_to_send
+            self._send(message)
             return None
         if kind == "websocket.close":
             code = message.get("code") or 1000
@@ -287,6 +283,18 @@ class ASGIWebSocket:
         raise UnexpectedMessage(
             f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'."
         )
+
+    def _send(self, message: Mapping[str, Any]) -> None:
+        data = message.get("bytes")
+        if data is None:
+            data = message.get("text")
+            if not isinstance(data, str):
+                raise UnexpectedMessage(
+                    "a 'websocket.send' message needs 'bytes' (bytes) or 'text' (str)"
+                )
+        elif not isinstance(data, bytes | bytearray | memoryview):
+            raise UnexpectedMessage(f"'bytes' must be bytes, not {type(data).__name__}")
+        self.endpoint.send(data)  # only queues bytes: see Endpoint.data_to_send
 
     def _answer(self, kind: object, message: Mapping[str, Any], now: float) -> Report:
         endpoint = self.endpoint

@@ -12,7 +12,7 @@ import runpy
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +250,80 @@ def test_without_uvicorn_the_import_error_names_the_extra() -> None:
     )
     assert result.returncode == 1
     assert "pip install 'sansws[uvicorn]'" in result.stderr
+
+
+def test_uvicorns_proxy_headers_and_root_path_reach_the_scope() -> None:
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await receive()
+        await send({"type": "websocket.accept"})
+
+    async def body() -> None:
+        options = {"proxy_headers": True, "forwarded_allow_ips": "127.0.0.1", "root_path": "/api"}
+        async with running(app, **options) as (url, _):
+            headers = [("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")]
+            async with connect(f"{url}/chat%20room?x=1", extra_headers=headers) as ws:
+                await ws.close()
+
+    run(body)
+    [scope] = scopes
+    assert scope["client"][0] == "203.0.113.7"
+    assert scope["scheme"] == "wss"
+    assert (scope["root_path"], scope["path"]) == ("/api", "/api/chat room")
+    assert (scope["raw_path"], scope["query_string"]) == (b"/api/chat%20room", b"x=1")
+
+
+class FewFragments(WebSocketProtocol):
+    # sansws sends ["a", "b"] as "a", "b" and an empty final frame.
+    options: Mapping[str, Any] = {"max_fragments": 3}
+
+
+def test_a_subclass_gives_the_sansws_options_uvicorn_has_no_setting_for() -> None:
+    disconnects: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        assert await receive() == {"type": "websocket.receive", "text": "ab"}
+        disconnects.append(await receive())
+
+    async def body() -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, ws=FewFragments, log_config=None, lifespan="off")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            async with connect(f"ws://127.0.0.1:{sock.getsockname()[1]}") as ws:
+                await ws.send(["a", "b"])
+                await ws.send(["a", "b", "c"])
+                with pytest.raises(ConnectionClosedError) as closed:
+                    await ws.recv()
+                assert closed.value.code == 1009
+            async with asyncio.timeout(5):
+                while not disconnects:
+                    await asyncio.sleep(0.01)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+            sock.close()
+
+    run(body)
+    assert disconnects[0]["code"] == 1009
+
+
+def test_a_misspelt_option_of_a_subclass_is_refused_by_name() -> None:
+    class Misspelt(WebSocketProtocol):
+        options: Mapping[str, Any] = {"max_fragment": None}
+
+    async def body() -> None:
+        config = uvicorn.Config(lambda: None, ws=Misspelt)
+        config.load()
+        with pytest.raises(TypeError, match=r"Misspelt\.options"):
+            Misspelt(config, uvicorn.server.ServerState(), {})
+
+    run(body)
