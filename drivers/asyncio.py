@@ -214,13 +214,17 @@ class Connection(AsyncConnection, asyncio.Protocol):
             if actions.close is Close.FLUSH:
                 transport.close()
             elif actions.close is Close.ABORT:
-                transport.abort()
+                self._abort_transport(transport)
         wake = actions.wake
         if wake & _PONG:
             self._pings = [waiter for waiter in self._pings if not waiter._settle()]
         if wake and self._waiting:
             for what in [what for what in self._waiting if what & wake]:
                 _wake(self._waiting.pop(what))
+
+    @staticmethod
+    def _abort_transport(transport: asyncio.Transport) -> None:
+        transport.abort()
 
     def _write(self, data: bytes) -> None:
         # After send(), ping() and pong(), which only queue bytes.

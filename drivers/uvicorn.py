@@ -51,7 +51,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 from sansws import ServerConnection, State, asgi
 from sansws.asgi import ASGIWebSocket
 from sansws.contract import run
-from sansws.endpoint import Actions, Close, Wait
+from sansws.endpoint import Wait
 from sansws.errors import ConnectionClosed
 from sansws.ops import Report
 from sansws.options import SERVER_CONNECTION, settle
@@ -100,8 +100,6 @@ class _Connection(Connection):
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
             set_limits(high=mark.high, low=mark.low)
-        if not hasattr(transport, "abort"):
-            self._apply = self._apply_closing  # type: ignore[method-assign]
         self.local_address = transport.get_extra_info("sockname")
         self.remote_address = transport.get_extra_info("peername")
 
@@ -113,12 +111,10 @@ class _Connection(Connection):
         if self._endpoint.dirty:
             self._apply(self._endpoint.actions(self._loop.time()))
 
-    def _apply_closing(self, actions: Actions) -> None:
-        # For a transport that cannot abort (uvicorn's test transports): it
-        # closes instead.
-        if actions.close is Close.ABORT:
-            actions.close = Close.FLUSH
-        Connection._apply(self, actions)
+    @staticmethod
+    def _abort_transport(transport: asyncio.Transport) -> None:
+        # uvicorn's test transports cannot abort: closing is the nearest.
+        getattr(transport, "abort", transport.close)()
 
 
 class WebSocketProtocol(asyncio.Protocol):

@@ -1041,6 +1041,13 @@ class Connection:
         if self.ping_interval is not None:
             self._timers[_KEEPALIVE_TIMER] = _PENDING
 
+    def _start_open(
+        self, settings: Mapping[str, Any], subprotocol: str | None, extension: Extension | None
+    ) -> None:
+        # For opened(): the state a completed handshake leaves, without one.
+        Connection.__init__(self, settings)
+        self._opened(subprotocol, extension)
+
     @property
     def extensions_header(self) -> str | None:
         """The ``Sec-WebSocket-Extensions`` value stating the extensions in
@@ -1125,11 +1132,10 @@ class ClientConnection(Connection):
         The connection has no :attr:`request`, :attr:`response` or ``uri``.
         """
         settings = settle(options, CLIENT_CONNECTION, "ClientConnection.opened()")
-        connection = cls.__new__(cls)
-        Connection.__init__(connection, settings)
         factories = client_extension_factories(settings["extensions"], settings["compression"])
         extension, _ = accept_extensions(factories, list(accepted_extensions))
-        connection._opened(subprotocol, extension)
+        connection = cls.__new__(cls)
+        connection._start_open(settings, subprotocol, extension)
         return connection
 
     def _setup(self, url: str | WebSocketURI, settings: Mapping[str, Any]) -> None:
@@ -1251,8 +1257,6 @@ class ServerConnection(Connection):
         The connection has no :attr:`request` or :attr:`response`.
         """
         settings = settle(options, SERVER_CONNECTION, "ServerConnection.opened()")
-        connection = cls.__new__(cls)
-        Connection.__init__(connection, settings)
         factories = server_extension_factories(settings["extensions"], settings["compression"])
         try:
             offered = parse_extension_list(offered_extensions)
@@ -1260,9 +1264,10 @@ class ServerConnection(Connection):
             value = ", ".join(offered_extensions)
             raise NegotiationError("Sec-WebSocket-Extensions", value, str(exc)) from None
         extension, _ = negotiate_extensions(factories, offered)
+        connection = cls.__new__(cls)
         connection._early_data = bytearray()
         connection.refused = False
-        connection._opened(subprotocol, extension)
+        connection._start_open(settings, subprotocol, extension)
         return connection
 
     def _setup(self, settings: Mapping[str, Any]) -> None:

@@ -302,8 +302,7 @@ class Endpoint:
         ended; nothing more is written."""
         if self._transport_closed:
             return
-        if self.connection.state is not _CLOSED:
-            self._dispatch(self.connection.receive_data(b""), now)
+        self._end_abnormally(now)
         self._transport_closed = True
         self._wake |= _EVERYONE
         self.dirty = True
@@ -313,8 +312,7 @@ class Endpoint:
         application aborted, the send of a message was interrupted, or the
         transport broke. The connection ends with 1006 unless it had
         ended."""
-        if self.connection.state is not _CLOSED:
-            self._dispatch(self.connection.receive_data(b""), now)
+        self._end_abnormally(now)
         self._abort = True
         self.dirty = True
 
@@ -325,10 +323,14 @@ class Endpoint:
         that is done with a connection it did not close: an ASGI
         application that returned without sending ``websocket.close``. The
         connection ends with 1006 unless it had ended."""
-        if self.connection.state is not _CLOSED:
-            self._dispatch(self.connection.receive_data(b""), now)
+        self._end_abnormally(now)
         self._leave = True
         self.dirty = True
+
+    def _end_abnormally(self, now: float) -> None:
+        # The end of the stream, as the connection sees it: 1006.
+        if self.connection.state is not _CLOSED:
+            self._dispatch(self.connection.receive_data(b""), now)
 
     def wake(self, what: Wait) -> None:
         """Wake the waiters for ``what`` with the next :meth:`actions`: for

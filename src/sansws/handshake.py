@@ -370,7 +370,6 @@ class ClientHandshake:
         return values[0]
 
 
-
 def accept_extensions(
     factories: Iterable[ClientExtensionFactory], raw: Sequence[str]
 ) -> tuple[Extension | None, tuple[ExtensionOffer, ...]]:
@@ -600,7 +599,6 @@ class ServerHandshake:
         # handshakes per second; the connection drops h11 right after.
         lines = ["HTTP/1.1 101 Switching Protocols", *(f"{n}: {v}" for n, v in headers), "", ""]
         return "\r\n".join(lines).encode("latin-1"), extension, Headers(headers)
-
 
     def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> bytes:
         """An HTTP response refusing the handshake.

@@ -28,6 +28,13 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 App = Callable[..., Any]
 
 
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` is true (TimeoutError after ``timeout``)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 @contextlib.asynccontextmanager
 async def running(app: App, **options: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     """A uvicorn server with sansws' protocol on 127.0.0.1, for a block."""
@@ -38,9 +45,7 @@ async def running(app: App, **options: Any) -> AsyncIterator[tuple[str, uvicorn.
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        async with asyncio.timeout(5):
-            while not server.started:
-                await asyncio.sleep(0.01)
+        await until(lambda: server.started)
         yield f"ws://127.0.0.1:{sock.getsockname()[1]}", server
     finally:
         server.should_exit = True
@@ -95,9 +100,7 @@ def test_the_application_sees_the_close_code_and_reason_of_the_client() -> None:
                 await ws.send("text")
                 await ws.send(b"bytes")
                 await ws.close(4000, "bye")
-            async with asyncio.timeout(5):
-                while len(events) < 4:
-                    await asyncio.sleep(0.01)
+            await until(lambda: len(events) >= 4)
 
     run(body)
     assert events == [
@@ -186,9 +189,7 @@ def test_a_message_above_ws_max_size_fails_the_connection_with_1009() -> None:
                 with pytest.raises(ConnectionClosedError) as closed:
                     await ws.recv()
                 assert closed.value.code == 1009
-            async with asyncio.timeout(5):
-                while not disconnects:
-                    await asyncio.sleep(0.01)
+            await until(lambda: disconnects)
 
     run(body)
     assert disconnects[0]["code"] == 1009
@@ -235,9 +236,7 @@ def test_sending_after_the_client_left_raises_an_oserror() -> None:
                 pass
             assert isinstance(ws.close_code, int)
             left.set()
-            async with asyncio.timeout(5):
-                while not outcome:
-                    await asyncio.sleep(0.01)
+            await until(lambda: outcome)
 
     run(body)
     assert isinstance(outcome[0].__cause__, ConnectionClosedOK)
@@ -296,17 +295,14 @@ def test_a_subclass_gives_the_sansws_options_uvicorn_has_no_setting_for() -> Non
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         try:
-            while not server.started:
-                await asyncio.sleep(0.01)
+            await until(lambda: server.started)
             async with connect(f"ws://127.0.0.1:{sock.getsockname()[1]}") as ws:
                 await ws.send(["a", "b"])
                 await ws.send(["a", "b", "c"])
                 with pytest.raises(ConnectionClosedError) as closed:
                     await ws.recv()
                 assert closed.value.code == 1009
-            async with asyncio.timeout(5):
-                while not disconnects:
-                    await asyncio.sleep(0.01)
+            await until(lambda: disconnects)
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, 10)
