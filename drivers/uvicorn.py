@@ -13,7 +13,8 @@ keepalive (0 or ``None`` disables it), ``ws_per_message_deflate`` turns
 ``date_header`` reach the scope and the answers as with uvicorn's own
 backends. Reading pauses as soon as a received message waits for the
 application, as with uvicorn's other backends, so ``ws_max_queue`` has no
-effect.
+effect (one that arrives while the application waits in ``receive()`` does
+not pause it).
 
 How it works: uvicorn's HTTP protocol hands over the transport and the
 request bytes; they go into a :class:`sansws.drivers.asyncio.Connection`,

@@ -68,7 +68,8 @@ def endpoint(connection: ServerConnection, now: float, *, write_limit: int = 327
     """The :class:`~sansws.endpoint.Endpoint` of an ASGI connection: reading
     pauses as soon as a received message waits for the application (ASGI
     hands over one event per ``receive()`` call, so there is no queue to
-    fill), and sending waits above ``write_limit`` unwritten bytes."""
+    fill) -- not for one that arrives while ``receive()`` waits -- and
+    sending waits above ``write_limit`` unwritten bytes."""
     return Endpoint(connection, now, max_queue=1, write_limit=write_limit)
 
 

@@ -215,7 +215,9 @@ class Endpoint:
             it (a server's open timeout runs from the accept).
         max_queue: Received messages waiting for the application above
             which reading pauses (default 16); it resumes at a quarter of
-            it. ``None`` never pauses.
+            it. A message that arrives while the application waits for one
+            (its last :meth:`next_message` found none) does not count.
+            ``None`` never pauses.
         write_limit: Unwritten bytes above which sending waits and reading
             pauses (default 32 KiB); both resume at a quarter of it.
     """
@@ -244,6 +246,11 @@ class Endpoint:
         self._fragment_kind: type | None = None
         # The application took a message and has not asked for the next one.
         self._answering = False
+        # The application asked for a message and found none: it waits, and
+        # the next message to arrive is as good as taken, so it does not
+        # count against max_queue (reading pausing and resuming for every
+        # message of a request-response exchange costs two system calls).
+        self._awaited = False
         self._hold_deadline: float | None = None
         self._state = connection.state
         self._wake = 0
@@ -479,7 +486,7 @@ class Endpoint:
                 self._wake |= _REQUEST
         queue = self._queue_mark
         if queue is not None:
-            queue.update(len(self._messages))
+            queue.update(len(self._messages) - self._awaited)
         if not self.connection.holding:
             self._hold_deadline = None
 
@@ -546,6 +553,7 @@ class Endpoint:
         messages = self._messages
         if messages:
             message = messages.popleft()
+            self._awaited = False
             queue = self._queue_mark
             if queue is not None and queue.paused and queue.update(len(messages)):
                 self.dirty = True
@@ -554,6 +562,7 @@ class Endpoint:
         # The application answered every message it took: held input is
         # acted on now.
         self._answering = False
+        self._awaited = True
         connection = self.connection
         if connection.holding:
             self._dispatch(connection.release_held_input(), now)

@@ -147,8 +147,11 @@ def _h11_max_size(limits: HandshakeLimits) -> int:
 
 def _decode_headers(h11_headers: h11._headers.Headers) -> Headers:
     # raw_items keeps the names' original case; HTTP header bytes are Latin-1.
-    return Headers(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in h11_headers.raw_items()
+    return Headers._of(
+        tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in h11_headers.raw_items()
+        )
     )
 
 
@@ -598,7 +601,7 @@ class ServerHandshake:
         # header again (each one already is) at a cost that shows in
         # handshakes per second; the connection drops h11 right after.
         lines = ["HTTP/1.1 101 Switching Protocols", *(f"{n}: {v}" for n, v in headers), "", ""]
-        return "\r\n".join(lines).encode("latin-1"), extension, Headers(headers)
+        return "\r\n".join(lines).encode("latin-1"), extension, Headers._of(tuple(headers))
 
     def reject(self, status: int, headers: HeadersLike = (), body: bytes = b"") -> bytes:
         """An HTTP response refusing the handshake.

@@ -67,7 +67,7 @@ class Headers(Sequence[tuple[str, str]]):
         list(headers)              # [("Host", "example.com"), ("X-Id", "1")]
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: HeadersLike = ()) -> None:
         if isinstance(items, Headers):
@@ -76,6 +76,17 @@ class Headers(Sequence[tuple[str, str]]):
             self._items = tuple((str(k), str(v)) for k, v in items.items())
         else:
             self._items = tuple((str(k), str(v)) for k, v in items)
+        # Lower-cased name -> values, built on the first lookup: a handshake
+        # looks up half a dozen names, each a scan of every header otherwise.
+        self._index: dict[str, list[str]] | None = None
+
+    @classmethod
+    def _of(cls, items: tuple[tuple[str, str], ...]) -> Headers:
+        """Headers over pairs already known to be strings (parsed ones)."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._index = None
+        return headers
 
     @overload
     def __getitem__(self, key: int) -> tuple[str, str]: ...
@@ -105,8 +116,7 @@ class Headers(Sequence[tuple[str, str]]):
     def __contains__(self, key: object) -> bool:
         """``"name" in headers`` tests for a header name; a pair tests for a pair."""
         if isinstance(key, str):
-            lowered = key.lower()
-            return any(name.lower() == lowered for name, _ in self._items)
+            return bool(self.get_all(key))
         return key in self._items
 
     def __eq__(self, other: object) -> bool:
@@ -128,8 +138,12 @@ class Headers(Sequence[tuple[str, str]]):
 
     def get_all(self, name: str) -> list[str]:
         """The values of every header called ``name``, in order."""
-        lowered = name.lower()
-        return [value for key, value in self._items if key.lower() == lowered]
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for key, value in self._items:
+                index.setdefault(key.lower(), []).append(value)
+        return list(index.get(name.lower(), ()))
 
     def items(self) -> tuple[tuple[str, str], ...]:
         """The ``(name, value)`` pairs, in order."""

@@ -413,7 +413,8 @@ OPTIONS: Final[Mapping[str, Option]] = {
             _DRIVERS,
             """Received messages waiting for the application above which the
             driver stops reading; it resumes when a quarter of them are
-            left. None: no limit.""",
+            left. One that arrives while `recv()` waits does not count.
+            None: no limit.""",
         ),
         _option(
             "write_limit",

@@ -328,6 +328,34 @@ def test_reading_pauses_at_max_queue_and_resumes_at_a_quarter() -> None:
     assert endpoint.actions(0.0).read is True
 
 
+@pytest.mark.parametrize("max_queue", [1, 3])
+def test_a_message_for_an_application_already_waiting_does_not_count(max_queue: int) -> None:
+    endpoint, server = pair(max_queue=max_queue)
+    # Not waiting: max_queue messages pause reading.
+    for i in range(max_queue):
+        server.send_text(str(i))
+    from_peer(endpoint, server)
+    assert endpoint.actions(0.0).read is False
+    for i in range(max_queue):
+        assert endpoint.next_message(0.0) == str(i)
+    assert endpoint.actions(0.0).read is True
+    # Waiting (the last call found none): the one that arrives is taken,
+    # so max_queue more fit before reading pauses, and not one more.
+    assert endpoint.next_message(0.0) is None
+    for i in range(max_queue):
+        server.send_text(str(i))
+        from_peer(endpoint, server)
+        assert endpoint.actions(0.0).read is True
+    server.send_text("over")
+    from_peer(endpoint, server)
+    assert endpoint.actions(0.0).read is False
+    # Taking the awaited message leaves max_queue waiting: still paused
+    # until the queue is down to a quarter.
+    assert endpoint.next_message(0.0) == "0"
+    assert endpoint.queued_messages == max_queue
+    assert endpoint.actions(0.0).read is False
+
+
 def test_no_max_queue_never_pauses() -> None:
     endpoint, server = pair(max_queue=None)
     for i in range(1000):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sansws.errors import UnsafeHeader
 from sansws.headers import (
@@ -32,6 +34,27 @@ def test_lookup_by_name_is_case_insensitive() -> None:
     assert headers.get_all("X-ID") == ["1", "2"]
     assert "hOsT" in headers
     assert "Missing" not in headers
+
+
+_NAMES = st.sampled_from(["Host", "host", "HOST", "X-Id", "x-id", "Sec-WebSocket-Protocol", "a"])
+
+
+@given(
+    pairs=st.lists(st.tuples(_NAMES, st.text(max_size=3)), max_size=8),
+    names=st.lists(_NAMES, max_size=6),
+)
+def test_lookups_agree_with_a_scan_of_every_pair_in_any_order(
+    pairs: list[tuple[str, str]], names: list[str]
+) -> None:
+    headers = Headers(pairs)
+    for name in names:
+        expected = [value for key, value in pairs if key.lower() == name.lower()]
+        found = headers.get_all(name)
+        assert found == expected
+        found.append("changed by the caller")  # a copy: later lookups unchanged
+        assert headers.get_all(name) == expected
+        assert (name in headers) is bool(expected)
+        assert headers.get(name) == (", ".join(expected) if expected else None)
 
 
 def test_repeated_headers_join_with_get_and_are_ambiguous_by_index() -> None:
