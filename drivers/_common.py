@@ -23,15 +23,18 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
+from sansws.auth import basic_auth
 from sansws.endpoint import Response
 from sansws.errors import *  # noqa: F403 - every driver exports every exception
 from sansws.events import Request
 from sansws.options import SERVE, settle
+from sansws.routing import Router
 from sansws.serving import ServerState, bind_plan, with_port
 from sansws.session import TLS, Target
 
 #: The names every driver module exports besides its own Connection,
-#: Handler, PingWaiter, ProcessRequest, Server, connect and serve.
+#: Handler, PingWaiter, ProcessRequest, Server, connect and serve: the
+#: exceptions, Request and Response, Router and basic_auth.
 # Spelt out rather than taken from errors.__all__: type checkers follow only
 # a literal (tests/drivers/test_driver_exports.py checks that none is missing).
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "InvalidURI", "LocalProtocolError", "NegotiationError", "OpenTimeout", "PayloadTooBig",  # noqa: F405
     "PingTimeout", "ProtocolError", "RedirectError", "Request", "Response", "TooManyFragments",  # noqa: F405
     "UnsafeHeader", "WebSocketError", "WebSocketTimeout",  # noqa: F405
+    "Router", "basic_auth",
 ]
 
 # ---------------------------------------------------------------- TLS
@@ -118,14 +122,16 @@ def resolve(host: str, port: int) -> concurrent.futures.Future[list[Any]]:
 
 
 def server_state(
-    options: Mapping[str, Any], ssl: object, handler: Any, process_request: Any
+    options: Mapping[str, Any], ssl: object, handler: Any, process_request: Any, run: Any = None
 ) -> ServerState[Any]:
     """The lifecycle of a ``serve(handler, ..., ssl=ssl, **options)``, its
-    options checked before anything listens."""
+    options checked before anything listens; ``run``, if given, is called
+    instead of ``handler`` (and calls it)."""
     settings = settle(options, SERVE, "serve()")
     if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
         raise TypeError(f"serve(): ssl must be an ssl.SSLContext or None, not {ssl!r}")
-    return ServerState(settings, handler=handler, process_request=process_request, tls=bool(ssl))
+    tls = bool(ssl)
+    return ServerState(settings, handler=handler, process_request=process_request, tls=tls, run=run)
 
 
 def passive_addresses(host: str | None, port: int) -> list[Any] | None:

@@ -364,6 +364,7 @@ class Connection(contract.DriverConnection):
         return self._wait(lambda: self._endpoint.ready(what), deadline)
 
     async def _within(self, deadline: float | None, awaitable: Any, expired: Any) -> Any:
+        getattr(awaitable, "close", lambda: None)()  # no "never awaited" warning
         raise TypeError(f"the sync driver cannot await {awaitable!r}: pass a plain function")
 
     async def _start_tls(self, deadline: float | None) -> bool:
@@ -639,7 +640,7 @@ def serve(
             connection._start_keepalive()
         handler(connection)
 
-    state = _common.server_state(options, ssl, run_handler, process_request)
+    state = _common.server_state(options, ssl, handler, process_request, run_handler)
     addresses = None
     if state.settings["unix_path"] is None:
         addresses = _common.passive_addresses(host, port)

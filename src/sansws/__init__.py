@@ -7,6 +7,7 @@ event loops. Drivers for sync code, asyncio and trio live in
 """
 
 from ._version import __version__
+from .auth import basic_auth
 from .connection import ClientConnection, Connection, ServerConnection, State
 from .errors import (
     ConnectionClosed,
@@ -31,6 +32,7 @@ from .events import (
 )
 from .frames import CloseCode, Opcode
 from .headers import Headers
+from .routing import Router
 from .uri import WebSocketURI, parse_uri
 
 __all__ = [
@@ -55,10 +57,12 @@ __all__ = [
     "ProtocolError",
     "Rejected",
     "Request",
+    "Router",
     "ServerConnection",
     "State",
     "WebSocketError",
     "WebSocketURI",
     "__version__",
+    "basic_auth",
     "parse_uri",
 ]

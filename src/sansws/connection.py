@@ -1328,14 +1328,19 @@ class ServerConnection(Connection):
         return self.request
 
     def accept(
-        self, subprotocol: str | None = None, extra_headers: HeadersLike = ()
+        self,
+        subprotocol: str | None = None,
+        extra_headers: HeadersLike = (),
+        *,
+        select: bool = True,
     ) -> list[Event]:
         """Accept the handshake: queue the 101 response and open the
         connection.
 
         ``subprotocol`` defaults to the first subprotocol the client offered
-        that this server supports. Extensions are negotiated with the
-        factories given to the constructor.
+        that this server supports; with ``select=False``, ``None`` means no
+        subprotocol (the application chose). Extensions are negotiated with
+        the factories given to the constructor.
 
         If the request is not a valid WebSocket handshake
         (``request.error``), answers it with the standard error response
@@ -1356,7 +1361,7 @@ class ServerConnection(Connection):
             self._out.append(self._handshake.error_response(request.error))
             self._refused(request.error)
             return []
-        if subprotocol is None:
+        if subprotocol is None and select:
             subprotocol = self._handshake.select_subprotocol(request.subprotocols)
         try:
             response, extension, headers = self._handshake.accept(

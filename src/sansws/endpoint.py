@@ -40,6 +40,7 @@ import enum
 import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any
 
 from .connection import Connection, ServerConnection, State
 from .errors import ConnectionClosed, InvalidState, LocalProtocolError, WebSocketTimeout
@@ -266,6 +267,12 @@ class Endpoint:
         #: Round-trip time of the last answered Ping (the application's or a
         #: keepalive one), in seconds; 0 until one was answered.
         self.latency = 0.0
+        #: A server's: the pattern of the :class:`~sansws.routing.Router`
+        #: route the request matched, its converted parameters, and the
+        #: user a ``process_request`` hook authenticated (``basic_auth``).
+        self.route: str | None = None
+        self.path_params: dict[str, Any] = {}
+        self.username: str | None = None
         #: When the opening handshake times out, on the driver's clock: what
         #: a server's TLS handshake and ``process_request`` are bounded by.
         self.open_deadline = None if connection.open_timeout is None else (
@@ -721,17 +728,20 @@ class Endpoint:
         *,
         subprotocol: str | None = None,
         extra_headers: HeadersLike = (),
+        select: bool = True,
     ) -> None:
         """Answer a server connection's handshake request: refuse it with
         ``response``, or accept it when ``response`` is ``None`` (an invalid
-        request then gets the standard 400 or 426 answer)."""
+        request then gets the standard 400 or 426 answer); ``subprotocol``
+        and ``select`` as for :meth:`ServerConnection.accept
+        <sansws.ServerConnection.accept>`."""
         connection = self.connection
         if not isinstance(connection, ServerConnection):
             raise TypeError("only a server connection answers a handshake")
         if response is not None:
             connection.reject(response.status, response.headers, response.body)
         else:
-            self._dispatch(connection.accept(subprotocol, extra_headers), now)
+            self._dispatch(connection.accept(subprotocol, extra_headers, select=select), now)
         self.dirty = True
 
 
@@ -787,6 +797,29 @@ class ConnectionView:
         """Round-trip time of the last answered Ping (keepalive or the
         application's), in seconds; 0 until one was answered."""
         return self._endpoint.latency
+
+    @property
+    def route(self) -> str | None:
+        """A server connection's: the pattern of the
+        :class:`~sansws.Router` route its request matched, else ``None``."""
+        return self._endpoint.route
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        """A server connection's: the parameters of its route, converted
+        (``{"id": 42}`` for ``/items/{id:int}``); empty without a router."""
+        return self._endpoint.path_params
+
+    @property
+    def username(self) -> str | None:
+        """A server connection's: the user :func:`~sansws.basic_auth`
+        authenticated (or a ``process_request`` hook of yours set), else
+        ``None``."""
+        return self._endpoint.username
+
+    @username.setter
+    def username(self, value: str | None) -> None:
+        self._endpoint.username = value
 
 
 def is_message(value: object) -> bool:

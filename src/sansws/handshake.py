@@ -648,19 +648,27 @@ class ServerHandshake:
     def error_response(self, error: HandshakeError) -> bytes:
         """The standard answer to an invalid request: 426 with the supported
         version for a version mismatch, 405 for a method other than GET,
-        else 400; the body states the problem in one line."""
+        426 with ``Upgrade: websocket`` for a request that does not ask for
+        the upgrade (plain HTTP), else 400; the body states the problem."""
         return self._error_response(error)
 
     def _error_response(self, error: HandshakeError) -> bytes:
         headers: list[tuple[str, str]] = []
         status = 400
+        advice = ""
         if isinstance(error, InvalidHeader) and error.name == "Sec-WebSocket-Version":
             status = 426
             headers.append(("Sec-WebSocket-Version", "13"))
         elif self._request is not None and self._request.method != b"GET":
             status = 405
             headers.append(("Allow", "GET"))
-        body = f"Failed to open a WebSocket connection: {error}.\n".encode()
+        elif isinstance(error, InvalidHeader) and error.name in ("Upgrade", "Connection"):
+            # A plain HTTP request (a browser's, a health check's) to a
+            # WebSocket endpoint: RFC 9110 section 15.5.22.
+            status = 426
+            headers.append(("Upgrade", "websocket"))
+            advice = "This is a WebSocket endpoint: connect to it with a WebSocket client.\n"
+        body = f"Failed to open a WebSocket connection: {error}.\n{advice}".encode()
         return self.reject(status, headers, body)
 
 

@@ -57,8 +57,9 @@ from typing import Any, Final, TypeGuard, TypeVar
 
 from .connection import State
 from .endpoint import Endpoint, Response, Wait, is_message
-from .errors import ConnectionClosed, OpenTimeout
+from .errors import ConnectionClosed, LocalProtocolError, OpenTimeout
 from .headers import HeadersLike
+from .routing import Router
 from .session import ClientSession, Target
 
 __all__ = [
@@ -361,23 +362,33 @@ def serve(
     process_request: Callable[..., Any] | None = None,
     tls: bool = False,
     extra_headers: HeadersLike = (),
+    select_subprotocol: Callable[..., Any] | None = None,
+    router: Router | None = None,
 ) -> Procedure[None]:
     """Serve one accepted connection, from the TCP accept to the closed
     transport; ``connection`` is the driver's object handed to the hooks.
 
     The steps, every one before the answer bounded by the open timeout,
     which runs from the accept (``endpoint.open_deadline``): the TLS
-    handshake; the request; ``process_request(connection, request)``, whose
-    answer is not used if it comes after the deadline (an async driver
-    cancels it there) -- the connection is then dropped; the answer (a
-    :class:`~sansws.endpoint.Response` refuses, ``None`` accepts; a hook
-    that raises gets the one 500 response, :data:`PROCESS_REQUEST_FAILED`);
-    ``handler(connection)``; then :func:`finish`. Failures before the answer
+    handshake; the request; when ``handler`` is a
+    :class:`~sansws.routing.Router`, the route its path matches
+    (``endpoint.route`` and ``endpoint.path_params``);
+    ``process_request(connection, request)``, whose answer is not used if it
+    comes after the deadline (an async driver cancels it there) -- the
+    connection is then dropped; a router's 404 for a path no route matches
+    (``router`` is the handler's, for a driver that wraps its handler);
+    ``select_subprotocol(connection, offered)`` for a valid request; the
+    answer (a :class:`~sansws.endpoint.Response` refuses, ``None`` accepts;
+    a hook that raises, or whose answer cannot be sent, gets the one 500
+    response, :data:`PROCESS_REQUEST_FAILED`); ``handler(connection)`` (the
+    route's handler, for a router); then :func:`finish`. Failures before the answer
     (a client that left, a TLS error, the open timeout) are reported at
     DEBUG: they are the Internet's noise. A hook or a handler that raises is
     reported at ERROR, with its traceback.
     """
     deadline = endpoint.open_deadline
+    if router is None and isinstance(handler, Router):
+        router = handler
     try:
         if tls:
             try:
@@ -397,23 +408,55 @@ def serve(
                 return
         yield WaitFor(Wait.REQUEST)
         request = endpoint.request
-        response = None
+        response: Any = None
+        subprotocol: Any = None
+        route = None
+        if router is not None and request is not None:
+            route = router.match(request.path)
+            if route is not None:
+                endpoint.route, endpoint.path_params = route.pattern, route.params
         if process_request is not None and request is not None and endpoint.state is _CONNECTING:
-            try:
-                response = yield Call(process_request, (connection, request), deadline)
-            except Exception as exc:
-                yield Report(logging.ERROR, "process_request failed", exc)
-                response = PROCESS_REQUEST_FAILED
-            # The open timeout may have passed while the hook ran (a blocking
-            # hook cannot be interrupted): its answer is then not used, and
-            # the connection is dropped. A driver that cancelled the hook did
-            # so at the deadline, which its clock may read a hair before.
-            now = clock()
-            if response is TIMED_OUT and deadline is not None:
-                now = max(now, deadline)
-            endpoint.timer(now)
+            response = yield from _hook(
+                endpoint, clock, deadline, "process_request", process_request, connection, request
+            )
+        if response is None and route is None and router is not None and request is not None:
+            response = router.not_found(request.path)
+        if (
+            response is None
+            and select_subprotocol is not None
+            and request is not None
+            and request.error is None
+            and endpoint.state is _CONNECTING
+        ):
+            subprotocol = yield from _hook(
+                endpoint,
+                clock,
+                deadline,
+                "select_subprotocol",
+                select_subprotocol,
+                connection,
+                request.subprotocols,
+            )
+            if subprotocol is PROCESS_REQUEST_FAILED:
+                response, subprotocol = subprotocol, None
         if endpoint.state is State.CONNECTING:
-            endpoint.answer(response, clock(), extra_headers=extra_headers)
+            try:
+                if response is not None and not isinstance(response, Response):
+                    raise TypeError(f"process_request returned {response!r}, not a Response")
+                endpoint.answer(
+                    response,
+                    clock(),
+                    subprotocol=subprotocol,
+                    extra_headers=extra_headers,
+                    select=select_subprotocol is None,
+                )
+            except (LocalProtocolError, TypeError) as exc:
+                # What a hook returned cannot be sent (a subprotocol the
+                # client did not offer, a status that is no refusal, an
+                # unsafe header): the application's error, answered 500.
+                yield Report(logging.ERROR, f"cannot answer the handshake: {exc}", exc)
+                response = PROCESS_REQUEST_FAILED
+                endpoint.answer(response, clock())
             refused = response is not None
         else:
             refused = False
@@ -435,6 +478,32 @@ def serve(
     if interrupted(error):
         raise error
     yield from _wait_closed(endpoint, clock)
+
+
+def _hook(
+    endpoint: Endpoint,
+    clock: Clock,
+    deadline: float | None,
+    name: str,
+    hook: Callable[..., Any],
+    *args: Any,
+) -> Procedure[Any]:
+    """Run a handshake hook within the open timeout; what it returned, or
+    :data:`PROCESS_REQUEST_FAILED` if it raised."""
+    try:
+        result = yield Call(hook, args, deadline)
+    except Exception as exc:
+        yield Report(logging.ERROR, f"{name} failed", exc)
+        result = PROCESS_REQUEST_FAILED
+    # The open timeout may have passed while the hook ran (a blocking hook
+    # cannot be interrupted): its answer is then not used, and the
+    # connection is dropped. A driver that cancelled the hook did so at the
+    # deadline, which its clock may read a hair before.
+    now = clock()
+    if result is TIMED_OUT and deadline is not None:
+        now = max(now, deadline)
+    endpoint.timer(now)
+    return result
 
 
 def _not_opened(endpoint: Endpoint) -> str:

@@ -123,6 +123,7 @@ class ServerOptions(_Common, _ServerHandshake, _Driver, total=False):
 
     extra_headers: HeadersLike
     backlog: int
+    select_subprotocol: Callable[[Any, Sequence[str]], object] | None
 
 
 # ---------------------------------------------------------------- checks
@@ -439,6 +440,17 @@ OPTIONS: Final[Mapping[str, Option]] = {
             _integer(0),
             frozenset({SERVE}),
             "The listen backlog of each listening socket.",
+        ),
+        _option(
+            "select_subprotocol",
+            None,
+            _callback,
+            frozenset({SERVE}),
+            """Called as select_subprotocol(ws, offered) with the
+            subprotocols the client offered, in its order, once the request
+            is known to be a valid handshake; returns the one to use or None
+            for none (then `subprotocols` is not consulted). May be async in
+            the async drivers; an exception answers 500.""",
         ),
     )
 }

@@ -29,6 +29,7 @@ from .connection import ServerConnection, State
 from .endpoint import Endpoint
 from .ops import Clock, Procedure, Report
 from .options import SERVER_CONNECTION, names
+from .routing import Router
 
 __all__ = ["ACCEPT_RETRY_DELAY", "ServerState", "accept_failed", "bind_plan", "with_port"]
 
@@ -51,6 +52,8 @@ class ServerState(Generic[_C]):
             calls it.
         process_request: The application's hook, or ``None``.
         tls: Whether the server runs TLS over each accepted transport.
+        run: Called instead of ``handler``, when a driver wraps it (and
+            calls ``handler`` from there).
 
     Drivers whose connections run in several threads call it with their
     server's lock held.
@@ -63,14 +66,19 @@ class ServerState(Generic[_C]):
         handler: Callable[..., Any],
         process_request: Callable[..., Any] | None = None,
         tls: bool = False,
+        run: Callable[..., Any] | None = None,
     ) -> None:
+        if not callable(handler):
+            raise TypeError(f"serve(): the handler is not callable: {handler!r}")
         self.settings = settings
         self._connection_settings = {
             name: settings[name] for name in names(SERVER_CONNECTION) if name in settings
         }
         self._connection_settings["stream_messages"] = False
-        self._handler = handler
+        self._handler = run or handler
         self._process_request = process_request
+        # A router as the handler answers before the handshake (see ops.serve).
+        self._router = handler if isinstance(handler, Router) else None
         self._tls = tls
         self._connections: set[_C] = set()
         #: Whether :meth:`shutdown` was called.
@@ -98,6 +106,8 @@ class ServerState(Generic[_C]):
             process_request=self._process_request,
             tls=self._tls,
             extra_headers=self.settings["extra_headers"],
+            select_subprotocol=self.settings["select_subprotocol"],
+            router=self._router,
         )
 
     def admit(self, connection: _C) -> bool:

@@ -230,13 +230,13 @@ _DEFECTS: dict[str, _Defect] = {
         426,
         st.sampled_from(("8", "7", "12", "14", "0", "13, 8", "thirteen")),
     ),
-    "missing-upgrade": _missing("Upgrade", 400),
+    "missing-upgrade": _missing("Upgrade", 426),
     "bad-upgrade": _invalid_value(
-        "Upgrade", 400, st.sampled_from(("h2c", "websockets", "web socket", "tls"))
+        "Upgrade", 426, st.sampled_from(("h2c", "websockets", "web socket", "tls"))
     ),
-    "missing-connection": _missing("Connection", 400),
+    "missing-connection": _missing("Connection", 426),
     "bad-connection": _invalid_value(
-        "Connection", 400, st.sampled_from(("keep-alive", "close", "Upgraded"))
+        "Connection", 426, st.sampled_from(("keep-alive", "close", "Upgraded"))
     ),
     "missing-host": _missing("Host", 400),
     "bad-method": _bad_method,
@@ -285,7 +285,7 @@ def invalid_handshake_requests(
       decoded), ``two-keys``: ``Sec-WebSocket-Key`` (400);
     * ``missing-version``, ``bad-version``: ``Sec-WebSocket-Version`` (426);
     * ``missing-upgrade``, ``bad-upgrade``, ``missing-connection``,
-      ``bad-connection``: the ``Upgrade`` and ``Connection`` tokens (400);
+      ``bad-connection``: the ``Upgrade`` and ``Connection`` tokens (426);
     * ``missing-host``, ``http-1.0``: HTTP/1.1 requirements (400);
     * ``bad-method``: POST, PUT, DELETE, HEAD, OPTIONS or PATCH (405);
     * ``not-http``: bytes that are no HTTP request at all (400).

@@ -7,7 +7,6 @@ use ``asyncio.timeout``, so the suite also exercises cancellation by timeout.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,12 +17,14 @@ from adapters.base import (
     Conn,
     Driver,
     Handler,
+    HandlerSpec,
     Message,
     PingWaiter,
     ProcessRequest,
     Record,
     Server,
-    as_handler,
+    native_handler,
+    report_of,
 )
 from sansws.connection import State
 from sansws.endpoint import Response
@@ -107,14 +108,7 @@ def _native_handler(spec: Handler, server: AsyncioServer) -> driver.Handler:
             await ws.close(params.get("code", 1000), params.get("reason", ""))
             await _hold(ws, server, [])
         elif name == "report":
-            request = ws.request
-            assert request is not None
-            report = {
-                "path": request.path,
-                "headers": [[name, value] for name, value in request.headers],
-                "subprotocol": ws.subprotocol,
-            }
-            await ws.send(json.dumps(report))
+            await ws.send(report_of(ws))
             await _hold(ws, server, [])
         elif name == "send":
             for message in params.get("messages", []):
@@ -155,7 +149,7 @@ class AsyncioDriver(Driver):
             yield AsyncioConn(ws)
 
     @asynccontextmanager
-    async def serve(self, handler: str | Handler, **options: Any) -> AsyncIterator[Server]:
+    async def serve(self, handler: HandlerSpec, **options: Any) -> AsyncIterator[Server]:
         server = AsyncioServer()
         if options.get("ssl") is not None:
             server.scheme = "wss"
@@ -163,10 +157,12 @@ class AsyncioDriver(Driver):
         delay = options.pop("process_request_delay", 0.0)
         if process_request is not None:
             options["process_request"] = _native_process_request(process_request, delay)
+        if "native_process_request" in options:
+            options["process_request"] = options.pop("native_process_request")
         host = options.pop("host", "127.0.0.1")
         port = options.pop("port", 0)
-        native_handler = _native_handler(as_handler(handler), server)
-        async with driver.serve(native_handler, host, port, **options) as native:
+        native = native_handler(handler, driver.Router, lambda spec: _native_handler(spec, server))
+        async with driver.serve(native, host, port, **options) as native:
             server.native = native
             yield server
 

@@ -25,6 +25,10 @@ How to write an adapter:
   wraps into the driver's native form ``process_request(ws, request)``;
   with ``process_request_delay=seconds`` the native hook first sleeps that
   long, the driver's way (a blocking sleep in sync, an awaited one else).
+  ``native_process_request`` is given as ``process_request`` unchanged (a
+  hook made by the driver module's ``basic_auth``). ``handler`` may also be
+  a mapping of route patterns to handler names or :class:`Handler`: the
+  adapter passes the driver module's ``Router`` of the native handlers.
   Leaving the block shuts the server down and waits for it.
 * ``Driver.client_block(url, error, **options)`` opens a connection with the
   driver's own client block (``with connect()`` / ``async with connect()``)
@@ -48,8 +52,10 @@ Standard server handlers (implement each natively, with these semantics):
 * ``close``: ``code=1000, reason=""``: close at once with them, then record
   like ``hold`` (messages empty).
 * ``report``: send one text message, ``json.dumps`` of ``{"path": ...,
-  "headers": [[name, value], ...], "subprotocol": ...}`` from the
-  connection's request, then behave like ``hold``.
+  "headers": [[name, value], ...], "subprotocol": ..., "route": ...,
+  "path_params": {name: [type name, str(value)]}, "username": ...}`` from the
+  connection's request and attributes (see :func:`report_of`), then behave
+  like ``hold``.
 * ``send``: ``messages=[...]`` (str or bytes), ``close_code=None``: send
   each message in order; then close with ``close_code`` if given (and
   ``close_reason``, default ""), else behave like ``hold``.
@@ -66,6 +72,7 @@ Records are appended from whatever thread or task runs the handler;
 from __future__ import annotations
 
 import abc
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -83,10 +90,13 @@ __all__ = [
     "Conn",
     "Driver",
     "Handler",
+    "HandlerSpec",
     "PingWaiter",
     "ProcessRequest",
     "Record",
     "Server",
+    "native_handler",
+    "report_of",
 ]
 
 HANDLERS = ("echo", "hold", "close", "report", "send", "raise", "stall")
@@ -117,6 +127,34 @@ def handler(name: str, **params: Any) -> Handler:
 
 def as_handler(spec: str | Handler) -> Handler:
     return Handler(spec) if isinstance(spec, str) else spec
+
+
+#: What ``serve()`` takes as its handler: one, or a router's patterns.
+HandlerSpec = str | Handler | dict[str, str | Handler]
+
+
+def native_handler(spec: HandlerSpec, router: Any, make: Callable[[Handler], Any]) -> Any:
+    """The driver's handler for ``spec``: ``make(Handler)`` for one, the
+    driver module's ``router`` class over them for a mapping."""
+    if isinstance(spec, dict):
+        return router({pattern: make(as_handler(each)) for pattern, each in spec.items()})
+    return make(as_handler(spec))
+
+
+def report_of(ws: Any) -> str:
+    """The ``report`` handler's message for the native connection ``ws``."""
+    request = ws.request
+    assert request is not None
+    return json.dumps(
+        {
+            "path": request.path,
+            "headers": [[name, value] for name, value in request.headers],
+            "subprotocol": ws.subprotocol,
+            "route": ws.route,
+            "path_params": {k: [type(v).__name__, str(v)] for k, v in ws.path_params.items()},
+            "username": ws.username,
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ in a worker thread (``anyio.to_thread.run_sync``)."""
 from __future__ import annotations
 
 import functools
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -14,7 +13,18 @@ from typing import Any, TypeVar
 import anyio
 from sansws.drivers import sync
 
-from adapters.base import Conn, Driver, Handler, Message, PingWaiter, Record, Server, as_handler
+from adapters.base import (
+    Conn,
+    Driver,
+    Handler,
+    HandlerSpec,
+    Message,
+    PingWaiter,
+    Record,
+    Server,
+    native_handler,
+    report_of,
+)
 from sansws import State
 from sansws.errors import ConnectionClosed
 
@@ -90,14 +100,7 @@ def make_handler(spec: Handler, server: Server) -> Callable[[sync.Connection], N
             ws.close(params.get("code", 1000), params.get("reason", ""))
             _hold(server, ws, [])
         elif name == "report":
-            request = ws.request
-            assert request is not None
-            report = {
-                "path": request.path,
-                "headers": [list(item) for item in request.headers],
-                "subprotocol": ws.subprotocol,
-            }
-            ws.send(json.dumps(report))
+            ws.send(report_of(ws))
             _hold(server, ws, [])
         elif name == "send":
             for message in params.get("messages", []):
@@ -146,8 +149,7 @@ class SyncDriver(Driver):
             await _run(native.close)
 
     @asynccontextmanager
-    async def serve(self, handler: str | Handler, **options: Any) -> AsyncIterator[Server]:
-        spec = as_handler(handler)
+    async def serve(self, handler: HandlerSpec, **options: Any) -> AsyncIterator[Server]:
         process_request = options.pop("process_request", None)
         delay = options.pop("process_request_delay", 0.0)
         if process_request is not None:
@@ -158,11 +160,17 @@ class SyncDriver(Driver):
                 return func(request)
 
             options["process_request"] = native_process_request
+        if "native_process_request" in options:
+            options["process_request"] = options.pop("native_process_request")
         holder: list[SyncServer] = []
 
-        def run(ws: sync.Connection) -> None:
-            make_handler(spec, holder[0])(ws)
+        def make(spec: Handler) -> Callable[[sync.Connection], None]:
+            def run(ws: sync.Connection) -> None:  # the server exists by then
+                make_handler(spec, holder[0])(ws)
 
+            return run
+
+        run = native_handler(handler, sync.Router, make)
         native = await _run(functools.partial(sync.serve, run, **options))
         server = SyncServer(native, "wss" if options.get("ssl") else "ws")
         holder.append(server)
