@@ -151,15 +151,24 @@ def listen(
     (``getaddrinfo`` results for its host), all on one port (see
     :func:`sansws.serving.bind_plan`). With a Unix socket, also its path and
     inode for :func:`remove_unix`."""
-    backlog, path = state.settings["backlog"], state.settings["unix_path"]
+    backlog, path, given = (state.settings[k] for k in ("backlog", "unix_path", "sock"))
     if path is not None:
         return [listen_unix(path, backlog)], (path, os.stat(path).st_ino)
+    if given is not None:
+        given.listen(backlog)
+        given.setblocking(False)
+        return [given], None
+    reuse_port = state.settings["reuse_port"]
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("serve(): reuse_port: this platform has no SO_REUSEPORT")
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in bind_plan(addresses or ()):
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(with_port(address, port))
@@ -214,7 +223,8 @@ def remove_unix(unix: tuple[str, int] | None) -> None:
 def port(sockets: Any, unix: object) -> int | None:
     """A server's TCP port (the same on every socket), ``None`` for a Unix
     socket."""
-    return None if unix is not None or not sockets else int(sockets[0].getsockname()[1])
+    address = sockets[0].getsockname() if sockets else None  # a str for a Unix socket
+    return int(address[1]) if isinstance(address, tuple) else None
 
 
 _C = TypeVar("_C")

@@ -558,7 +558,7 @@ def serve(
         server = Server(state, ssl)
         loop = server._loop
         addresses = None
-        if state.settings["unix_path"] is None:
+        if state.binds:
             addresses = _common.passive_addresses(host, port)
             addresses = addresses or await asyncio.wrap_future(_common.resolve(host, port))  # type: ignore[arg-type]
         sockets, server._unix = _common.listen(state, port, addresses)

@@ -642,7 +642,7 @@ def serve(
 
     state = _common.server_state(options, ssl, handler, process_request, run_handler)
     addresses = None
-    if state.settings["unix_path"] is None:
+    if state.binds:
         addresses = _common.passive_addresses(host, port)
         addresses = addresses or _sync_net.resolve(host, port, None)  # type: ignore[arg-type]
     return Server(state, ssl, *_common.listen(state, port, addresses))

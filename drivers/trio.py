@@ -598,7 +598,7 @@ async def serve(
     """
     state = _common.server_state(options, ssl, handler, process_request)
     addresses = None
-    if state.settings["unix_path"] is None:
+    if state.binds:
         addresses = _common.passive_addresses(host, port)
         tcp = trio.socket.SOCK_STREAM
         addresses = addresses or await trio.socket.getaddrinfo(host, port, type=tcp)

@@ -123,6 +123,8 @@ class ServerOptions(_Common, _ServerHandshake, _Driver, total=False):
 
     extra_headers: HeadersLike
     backlog: int
+    sock: Any
+    reuse_port: bool
     select_subprotocol: Callable[[Any, Sequence[str]], object] | None
 
 
@@ -215,6 +217,15 @@ def _path(name: str, value: Any) -> Any:
     if not isinstance(value, str | os.PathLike):
         raise TypeError(f"{name} must be a path or None, not {value!r}")
     return os.fspath(value)
+
+
+def _listening_socket(name: str, value: Any) -> Any:
+    # A socket.socket, without importing socket into the core.
+    if value is not None and not all(
+        callable(getattr(value, method, None)) for method in ("accept", "getsockname", "listen")
+    ):
+        raise TypeError(f"{name} must be a bound socket or None, not {value!r}")
+    return value
 
 
 def _callback(name: str, value: Any) -> Any:
@@ -442,6 +453,25 @@ OPTIONS: Final[Mapping[str, Option]] = {
             "The listen backlog of each listening socket.",
         ),
         _option(
+            "sock",
+            None,
+            _listening_socket,
+            frozenset({SERVE}),
+            """An already bound socket (TCP or Unix) to serve on instead of
+            host and port or `unix_path` (a socket inherited from a process
+            manager, or shared by workers); the server listens on it and
+            closes it when it closes.""",
+        ),
+        _option(
+            "reuse_port",
+            False,
+            _flag,
+            frozenset({SERVE}),
+            """Set SO_REUSEPORT on each listening socket, so that several
+            processes listen on one port and the kernel spreads the
+            connections among them (Linux, the BSDs, macOS).""",
+        ),
+        _option(
             "select_subprotocol",
             None,
             _callback,
@@ -473,7 +503,8 @@ def settle(options: Mapping[str, Any], scope: str, caller: str) -> dict[str, Any
 
     Raises:
         TypeError: An option is unknown in ``scope``, or of the wrong type.
-        ValueError: An option's value is out of range.
+        ValueError: An option's value is out of range, or contradicts
+            another (``sock`` with ``unix_path`` or ``reuse_port``).
     """
     settled: dict[str, Any] = {}
     for name, value in options.items():
@@ -487,6 +518,10 @@ def settle(options: Mapping[str, Any], scope: str, caller: str) -> dict[str, Any
     for name, option in OPTIONS.items():
         if scope in option.scopes and name not in settled:
             settled[name] = option.default
+    if settled.get("sock") is not None:
+        for other in ("unix_path", "reuse_port"):
+            if settled[other]:
+                raise ValueError(f"{caller}: sock is already bound: {other} cannot apply to it")
     return settled
 
 

@@ -134,6 +134,12 @@ class ServerState(Generic[_C]):
         return list(self._connections)
 
     @property
+    def binds(self) -> bool:
+        """Whether the server binds TCP addresses of its own (resolving its
+        host first), rather than ``unix_path`` or a given ``sock``."""
+        return self.settings["unix_path"] is None and self.settings["sock"] is None
+
+    @property
     def done(self) -> bool:
         """Whether the server shut down and every connection ended."""
         return self.shutting_down and not self._connections

@@ -255,3 +255,23 @@ def test_server_connection_refuses_an_unknown_option_naming_itself() -> None:
 def test_server_connection_refuses_a_bad_type_naming_itself() -> None:
     with pytest.raises(TypeError, match=r"^ServerConnection\(\): subprotocols must be"):
         ServerConnection(subprotocols="chat")
+
+
+class _ListeningSocket:
+    """What serve() needs of a socket, without one."""
+
+    def accept(self) -> None: ...
+    def getsockname(self) -> None: ...
+    def listen(self, backlog: int) -> None: ...
+
+
+def test_sock_must_be_a_socket_and_excludes_unix_path_and_reuse_port() -> None:
+    given = _ListeningSocket()
+    assert settle({"sock": given}, SERVE, "serve()")["sock"] is given
+    with pytest.raises(TypeError, match="serve\\(\\): sock must be a bound socket or None"):
+        settle({"sock": ("127.0.0.1", 8765)}, SERVE, "serve()")
+    for other in ({"unix_path": "/tmp/x.sock"}, {"reuse_port": True}):
+        with pytest.raises(ValueError, match="sock is already bound"):
+            settle({"sock": given, **other}, SERVE, "serve()")
+    with pytest.raises(TypeError, match="reuse_port must be True or False"):
+        settle({"reuse_port": 1}, SERVE, "serve()")

@@ -1,13 +1,14 @@
-"""TLS and Unix sockets, for every driver."""
+"""TLS, Unix sockets, a given socket and SO_REUSEPORT, for every driver."""
 
 from __future__ import annotations
 
 import pathlib
+import socket
 import ssl
 
 import pytest
 import trustme
-from adapters.base import Driver
+from adapters.base import Driver, handler
 
 pytestmark = pytest.mark.anyio
 
@@ -59,3 +60,51 @@ async def test_unix_sockets_carry_the_handshake_and_messages(
         assert '"path": "/over/unix"' in str(report)
         await ws.send("bye")
     assert server is not None
+
+
+# ---------------------------------------------------------------- sock= and reuse_port=
+
+
+async def test_a_given_tcp_socket_is_served_and_closed_with_the_server(driver: Driver) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    async with driver.serve("echo", sock=sock) as server:
+        assert server.native.port == port
+        async with driver.connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send("through a given socket")
+            assert await ws.recv(timeout=5) == "through a given socket"
+    assert sock.fileno() == -1  # the server owned it
+
+
+async def test_a_given_unix_socket_is_served(driver: Driver, tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "given.sock")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(path)
+    async with driver.serve("echo", sock=sock) as server:
+        assert server.native.port is None
+        async with driver.connect("ws://localhost/", unix_path=path) as ws:
+            await ws.send("unix")
+            assert await ws.recv(timeout=5) == "unix"
+    assert sock.fileno() == -1
+
+
+async def test_reuse_port_lets_two_servers_share_a_port_and_both_serve(driver: Driver) -> None:
+    async with driver.serve(handler("send", messages=["first"]), reuse_port=True) as first:
+        port = first.native.port
+        second_handler = handler("send", messages=["second"])
+        async with driver.serve(second_handler, port=port, reuse_port=True):
+            served: set[str] = set()
+            for _ in range(64):  # the kernel hashes each connection to one
+                async with driver.connect(f"ws://127.0.0.1:{port}/") as ws:
+                    served.add(str(await ws.recv(timeout=5)))
+                if len(served) == 2:
+                    break
+    assert served == {"first", "second"}
+
+
+async def test_without_reuse_port_a_second_server_cannot_bind_the_port(driver: Driver) -> None:
+    async with driver.serve("echo") as first:
+        with pytest.raises(OSError):
+            async with driver.serve("echo", port=first.native.port):
+                pass  # pragma: no cover
