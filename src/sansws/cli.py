@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -57,6 +58,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Protocol, TextIO
 
+from . import _cli_workers as _workers
 from ._version import __version__
 from .errors import ConnectionClosed, InvalidStatus, RedirectError, WebSocketError
 from .events import Request
@@ -292,6 +294,8 @@ class Console:
         self._broken: set[int] = set()
         # The sync server's handlers write from their own threads.
         self._lock = threading.Lock()
+        #: Put before every status line and error (a worker's "[worker 2] ").
+        self.prefix = ""
 
     @classmethod
     def for_stdio(cls, *, quiet: bool = False) -> Console:
@@ -317,11 +321,11 @@ class Console:
     def status(self, line: str) -> None:
         """Write a status line, unless quiet."""
         if not self._quiet:
-            self._write(self._err, line)
+            self._write(self._err, self.prefix + line)
 
     def error(self, line: str) -> None:
         """Write an error or warning."""
-        self._write(self._err, line)
+        self._write(self._err, self.prefix + line)
 
     def prompt(self) -> None:
         """Show the prompt, when prompting, before reading a line."""
@@ -1051,35 +1055,79 @@ def _format_address(address: Any) -> str:
     return str(address or "?")
 
 
+@dataclass(frozen=True)
+class _Listen:
+    """How a ``serve`` process listens: on its own socket (sharing the port
+    with ``reuse_port``), or on one its parent bound (``fd``)."""
+
+    reuse_port: bool = False
+    fd: int | None = None
+
+    def options(self) -> dict[str, Any]:
+        if self.fd is not None:
+            import socket  # noqa: PLC0415 - only workers of a parent without SO_REUSEPORT
+
+            return {"sock": socket.socket(fileno=self.fd)}
+        return {"reuse_port": True} if self.reuse_port else {}
+
+
 def _listening(host: str, port: int | None, driver: str) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"Listening on ws://{shown}:{port}/ ({driver} driver); Ctrl+C to stop."
 
 
-async def _serve_asyncio(host: str, port: int, console: Console, interrupts: Interrupts) -> int:
+async def _serve_asyncio(
+    host: str, port: int, console: Console, interrupts: Interrupts, listen: _Listen
+) -> int:
     log = _ServerLog(console)
     try:
-        server = await asyncio_driver.serve(log.echo, host, port)
-    except OSError as exc:
+        server = await asyncio_driver.serve(log.echo, host, port, **listen.options())
+    except (OSError, ValueError) as exc:
         console.error(f"Cannot listen on {host}:{port}: {failure_summary(exc)}.")
         return EXIT_FAILURE
     console.status(_listening(host, server.port, "asyncio"))
-    try:
-        await server.serve_forever()
-    except asyncio.CancelledError:
-        if not interrupts.take():
-            raise
+    loop = asyncio.get_running_loop()
+    with _on_sigterm(server.shutdown, loop):  # 1001 to every client, as Ctrl+C
         try:
-            await server.aclose()  # 1001 to every client; cancelled: aborts them
+            await server.serve_forever()
         except asyncio.CancelledError:
             if not interrupts.take():
                 raise
-            return EXIT_INTERRUPTED
+            try:
+                await server.aclose()  # 1001 to every client; cancelled: aborts them
+            except asyncio.CancelledError:
+                if not interrupts.take():
+                    raise
+                return EXIT_INTERRUPTED
     console.status("Server stopped.")
     return EXIT_OK
 
 
-def _serve_trio(host: str, port: int, console: Console) -> int:
+@contextlib.contextmanager
+def _on_sigterm(
+    shutdown: Callable[[], object], loop: asyncio.AbstractEventLoop | None = None
+) -> Iterator[None]:
+    """Shut the server down gracefully on SIGTERM (what process managers
+    and ``--workers`` send), as on a first Ctrl+C; more SIGTERMs change
+    nothing. Handled by ``loop`` if given, else by a signal handler."""
+    undo: Callable[[], object]
+    if loop is None:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: shutdown())
+        undo = functools.partial(signal.signal, signal.SIGTERM, previous)
+    else:
+        try:
+            loop.add_signal_handler(signal.SIGTERM, shutdown)
+        except (NotImplementedError, RuntimeError):
+            undo = lambda: None  # noqa: E731 - no signals there (Windows): the default applies
+        else:
+            undo = functools.partial(loop.remove_signal_handler, signal.SIGTERM)
+    try:
+        yield
+    finally:
+        undo()
+
+
+def _serve_trio(host: str, port: int, console: Console, listen: _Listen) -> int:
     try:  # trio is optional: imported only when asked for
         import trio  # noqa: PLC0415
 
@@ -1093,25 +1141,28 @@ def _serve_trio(host: str, port: int, console: Console) -> int:
     log = _ServerLog(console)
 
     async def serve() -> int:
-        with trio.CancelScope() as abort, trio.open_signal_receiver(signal.SIGINT) as signals:
+        receiver = trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+        with trio.CancelScope() as abort, receiver as signals:
             try:
-                async with trio_driver.serve(log.echo, host, port) as server:
+                async with trio_driver.serve(log.echo, host, port, **listen.options()) as server:
                     console.status(_listening(host, server.port, "trio"))
                     async with trio.open_nursery() as nursery:
 
-                        async def on_sigint() -> None:
+                        async def on_signal() -> None:
                             presses = 0
-                            async for _ in signals:
-                                presses += 1
-                                if presses == 1:
+                            async for signum in signals:
+                                # SIGTERM shuts down as the first Ctrl+C does;
+                                # only a second Ctrl+C aborts.
+                                presses += signum == signal.SIGINT
+                                if presses <= 1:
                                     server.shutdown()  # 1001 to every client
                                 else:
                                     abort.cancel()
 
-                        nursery.start_soon(on_sigint)
+                        nursery.start_soon(on_signal)
                         await server.serve_forever()
                         nursery.cancel_scope.cancel()
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 console.error(f"Cannot listen on {host}:{port}: {failure_summary(exc)}.")
                 return EXIT_FAILURE
         if abort.cancelled_caught:
@@ -1122,7 +1173,7 @@ def _serve_trio(host: str, port: int, console: Console) -> int:
     return trio.run(serve)
 
 
-def _serve_sync(host: str, port: int, console: Console) -> int:
+def _serve_sync(host: str, port: int, console: Console, listen: _Listen) -> int:
     log = _ServerLog(console)
     presses = 0
 
@@ -1139,12 +1190,23 @@ def _serve_sync(host: str, port: int, console: Console) -> int:
         # A second Ctrl+C: serve_forever() aborts every connection.
         raise KeyboardInterrupt
 
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        if server is not None and not terminated:
+            terminated = True
+            threading.Thread(target=server.shutdown, name="sansws-cli-shutdown").start()
+
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with sync_driver.serve(log.echo_sync, host, port) as server:
+        with (
+            _on_sigterm(on_sigterm),
+            sync_driver.serve(log.echo_sync, host, port, **listen.options()) as server,
+        ):
             console.status(_listening(host, server.port, "sync"))
             server.serve_forever()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         console.error(f"Cannot listen on {host}:{port}: {failure_summary(exc)}.")
         return EXIT_FAILURE
     except KeyboardInterrupt:
@@ -1300,14 +1362,15 @@ def serve_parser(prog: str) -> argparse.ArgumentParser:
             prog=f"{prog} serve",
             description=(
                 "An echo server for trying WebSocket clients: it sends every message back and "
-                "prints each connection and close. Ctrl+C closes every connection with 1001 and "
-                "stops it (exit status 0); a second Ctrl+C stops it at once (130)."
+                "prints each connection and close. Ctrl+C or SIGTERM closes every connection "
+                "with 1001 and stops it (exit status 0); a second Ctrl+C stops it at once (130)."
             ),
             epilog=(
                 "examples:\n"
                 f"  {prog} serve                      ws://127.0.0.1:8765/\n"
                 f"  {prog} serve --port 0             a free port, printed at start\n"
-                f"  {prog} serve --driver sync --host ::1 --port 9000"
+                f"  {prog} serve --driver sync --host ::1 --port 9000\n"
+                f"  {prog} serve --workers 4          four processes on port 8765"
             ),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -1327,6 +1390,25 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         default="asyncio",
         help="the sansws driver to serve with (default: asyncio; trio needs sansws[trio])",
     )
+    parser.add_argument(
+        "--workers",
+        type=_workers.count,
+        default=1,
+        metavar="N",
+        help=(
+            "start N server processes sharing the port (SO_REUSEPORT where the system has "
+            "it, else one inherited socket); Ctrl+C or SIGTERM stops them all (default: 1)"
+        ),
+    )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="set SO_REUSEPORT, so that other processes can listen on the same port",
+    )
+    # How --workers starts each worker; not for users.
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -1435,12 +1517,21 @@ def _client_main(prog: str, argv: list[str]) -> int:
 
 
 def _serve_main(prog: str, argv: list[str]) -> int:
-    args = serve_parser(prog).parse_args(argv)
+    parser = serve_parser(prog)
+    args = parser.parse_args(argv)
     console = Console.for_stdio()
     host: str = args.host
     port: int = args.port
+    if args.workers > 1:
+        if args.worker is not None or args.fd is not None:
+            parser.error("--workers starts the workers: not with --worker or --fd")
+        return _workers.supervise(args, console)
+    if args.worker is not None:
+        console.prefix = f"[worker {args.worker}] "
+        _workers.watch_parent(args.parent)
+    listen = _Listen(reuse_port=args.reuse_port, fd=args.fd)
     if args.driver == "trio":
-        return _serve_trio(host, port, console)
+        return _serve_trio(host, port, console, listen)
     if args.driver == "sync":
-        return _serve_sync(host, port, console)
-    return run_async(lambda interrupts: _serve_asyncio(host, port, console, interrupts))
+        return _serve_sync(host, port, console, listen)
+    return run_async(lambda interrupts: _serve_asyncio(host, port, console, interrupts, listen))

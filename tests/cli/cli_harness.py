@@ -313,9 +313,14 @@ class Running:
     """A command running in the background with pipes on its standard
     streams; its output is collected by threads as it arrives."""
 
-    def __init__(self, *args: str, stdin: Any = subprocess.PIPE) -> None:
+    def __init__(
+        self, *args: str, stdin: Any = subprocess.PIPE, command: list[str] | None = None
+    ) -> None:
         self.process = subprocess.Popen(
-            cli_command(*args), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            command or cli_command(*args),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self._stdout = bytearray()
         self._stderr = bytearray()
@@ -466,9 +471,12 @@ def wait_for(
 
 
 @contextlib.contextmanager
-def running(*args: str, stdin: Any = subprocess.PIPE) -> Iterator[Running]:
-    command = Running(*args, stdin=stdin)
+def running(
+    *args: str, stdin: Any = subprocess.PIPE, command: list[str] | None = None
+) -> Iterator[Running]:
+    """``python -m sansws *args`` (or ``command``) in the background."""
+    process = Running(*args, stdin=stdin, command=command)
     try:
-        yield command
+        yield process
     finally:
-        command.kill()
+        process.kill()

@@ -105,6 +105,6 @@ async def test_reuse_port_lets_two_servers_share_a_port_and_both_serve(driver: D
 
 async def test_without_reuse_port_a_second_server_cannot_bind_the_port(driver: Driver) -> None:
     async with driver.serve("echo") as first:
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="ddress already in use"):
             async with driver.serve("echo", port=first.native.port):
                 pass  # pragma: no cover
