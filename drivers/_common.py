@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from sansws.auth import basic_auth
+from sansws.broadcasting import broadcast
 from sansws.endpoint import Response
 from sansws.errors import *  # noqa: F403 - every driver exports every exception
 from sansws.events import Request
@@ -34,16 +35,16 @@ from sansws.session import TLS, Target
 
 #: The names every driver module exports besides its own Connection,
 #: Handler, PingWaiter, ProcessRequest, Server, connect and serve: the
-#: exceptions, Request and Response, Router and basic_auth.
+#: exceptions, Request and Response, Router, basic_auth and broadcast.
 # Spelt out rather than taken from errors.__all__: type checkers follow only
 # a literal (tests/drivers/test_driver_exports.py checks that none is missing).
 __all__ = [
-    "CloseTimeout", "ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK",  # noqa: F405
-    "HandshakeError", "InvalidHeader", "InvalidMessage", "InvalidState", "InvalidStatus",  # noqa: F405
-    "InvalidURI", "LocalProtocolError", "NegotiationError", "OpenTimeout", "PayloadTooBig",  # noqa: F405
-    "PingTimeout", "ProtocolError", "RedirectError", "Request", "Response", "TooManyFragments",  # noqa: F405
-    "UnsafeHeader", "WebSocketError", "WebSocketTimeout",  # noqa: F405
-    "Router", "basic_auth",
+    "BroadcastSkipped", "CloseTimeout", "ConnectionClosed", "ConnectionClosedError",  # noqa: F405
+    "ConnectionClosedOK", "HandshakeError", "InvalidHeader", "InvalidMessage",  # noqa: F405
+    "InvalidState", "InvalidStatus", "InvalidURI", "LocalProtocolError", "NegotiationError",  # noqa: F405
+    "OpenTimeout", "PayloadTooBig", "PingTimeout", "ProtocolError", "RedirectError",  # noqa: F405
+    "Request", "Response", "TooManyFragments", "UnsafeHeader", "WebSocketError",  # noqa: F405
+    "WebSocketTimeout", "Router", "basic_auth", "broadcast",  # noqa: F405
 ]
 
 # ---------------------------------------------------------------- TLS
@@ -158,8 +159,7 @@ def listen(
         given.listen(backlog)
         given.setblocking(False)
         return [given], None
-    reuse_port = state.settings["reuse_port"]
-    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+    if (reuse_port := state.settings["reuse_port"]) and not hasattr(socket, "SO_REUSEPORT"):
         raise ValueError("serve(): reuse_port: this platform has no SO_REUSEPORT")
     sockets: list[socket.socket] = []
     try:

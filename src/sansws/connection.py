@@ -55,7 +55,7 @@ from __future__ import annotations
 import enum
 import math
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import (
@@ -88,7 +88,7 @@ from .events import (
     Rejected,
     Request,
 )
-from .extensions.base import Extension
+from .extensions.base import UNCHANGED, Extension
 from .extensions.permessage_deflate import (
     client_extension_factories,
     server_extension_factories,
@@ -442,6 +442,35 @@ class Connection:
         # changes.
         self._write_frame(final, rsv, opcode if first else _CONTINUATION, payload)
         self._send_opcode = 0 if final else opcode
+
+    def _shared_encoding(self, payload: bytes) -> Hashable | None:
+        """For a broadcast: a key that connections whose frame for this
+        whole message is the same bytes share (see
+        :meth:`Extension.shared_encoding`), or ``None`` if this one must
+        build its own (a client masks each frame with a key of its own)."""
+        if self._mask_keys is not None:
+            return None
+        if self._extension is None:
+            return UNCHANGED
+        return self._extension.shared_encoding(payload)
+
+    def _whole_frame(self, opcode: int, payload: bytes) -> bytes:
+        """The frame of a whole message, as :meth:`_send_data` would queue
+        it, for connections sharing its :meth:`_shared_encoding`."""
+        rsv = 0
+        if self._extension is not None:
+            rsv, payload = self._extension.encode(payload, True, True)
+        return build_frame(0x80 | rsv | opcode, payload, None)
+
+    def _send_frame(self, frame: bytes) -> None:
+        """Queue a frame built by :meth:`_whole_frame`, whose
+        :meth:`_shared_encoding` this connection shares."""
+        if self._state is not OPEN:
+            state = self._state
+            raise InvalidState(f"cannot send a message: connection is {state.name}", state)
+        if self._send_opcode:
+            raise LocalProtocolError("a fragmented message is in progress")
+        self._out.append(frame)
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a Ping carrying ``data`` (at most 125 bytes).

@@ -67,6 +67,10 @@ class DriverConnection(ConnectionView):
     with the primitives each driver defines."""
 
     _endpoint: Endpoint
+    # Write bytes the endpoint queued (after send(), ping(), pong() and a
+    # broadcast) without waiting: what the transport does not take at once
+    # is buffered (lock held).
+    _write: Callable[[bytes], None]
     # Held while a procedure steps and while the endpoint is called (sync:
     # the connection's lock; one thread at a time in an event loop).
     _lock: contextlib.AbstractContextManager[Any] = _NO_LOCK

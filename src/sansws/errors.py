@@ -26,7 +26,7 @@ and on the connection (``close_error``). Drivers raise it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .frames import close_code_name
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .headers import Headers
 
 __all__ = [
+    "BroadcastSkipped",
     "CloseTimeout",
     "ConnectionClosed",
     "ConnectionClosedError",
@@ -255,6 +256,27 @@ class TooManyFragments(ProtocolError):
         super().__init__(1009, f"message in more than {max_fragments} fragments")
         self.fragments = fragments
         self.max_fragments = max_fragments
+
+
+class BroadcastSkipped(WebSocketError):
+    """:func:`~sansws.broadcasting.broadcast` did not send its message to a
+    connection.
+
+    Attributes:
+        connection: The connection.
+        reason: ``"closed"`` (not open), ``"sending fragments"`` (in the
+            middle of a fragmented message), ``"slow"`` (more than
+            ``write_limit`` bytes wait to be written), or the error that
+            sending raised.
+    """
+
+    def __init__(self, connection: Any, reason: str) -> None:
+        super().__init__(connection, reason)
+        self.connection = connection
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"not sent to {self.connection!r}: {self.reason}"
 
 
 class WebSocketTimeout(WebSocketError, TimeoutError):

@@ -15,7 +15,7 @@ def test_every_driver_exports_the_same_names() -> None:
     assert exported["sync"] == exported["asyncio"] == exported["trio"]
     expected = {"Connection", "Handler", "PingWaiter", "ProcessRequest", "Server"}
     expected |= {"connect", "serve", "Request", "Response", *sansws.errors.__all__}
-    expected |= {"Router", "basic_auth"}
+    expected |= {"Router", "basic_auth", "broadcast"}
     assert exported["sync"] == expected
 
 

@@ -13,11 +13,22 @@ allowed on incoming frames; any other reserved bit fails the connection with
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Final
 
 from ..headers import ExtensionOffer
 
-__all__ = ["ClientExtensionFactory", "Extension", "ExtensionParams", "ServerExtensionFactory"]
+__all__ = [
+    "UNCHANGED",
+    "ClientExtensionFactory",
+    "Extension",
+    "ExtensionParams",
+    "ServerExtensionFactory",
+]
+
+#: The :meth:`Extension.shared_encoding` key of data an extension sends as
+#: it is (a message below permessage-deflate's threshold).
+UNCHANGED: Final = "unchanged"
 
 ExtensionParams = tuple[tuple[str, "str | None"], ...]
 """An extension's parameters: ``(name, value)`` pairs, value ``None`` when the
@@ -59,6 +70,18 @@ class Extension(abc.ABC):
         Returns the reserved bits for the frame (meaningful on the first frame
         only) and the payload to send.
         """
+
+    def shared_encoding(self, data: bytes) -> Hashable | None:
+        """A key under which ``encode(data, True, True)`` gives the same
+        result for every extension that returns the same key, and leaves
+        this one as it was: a broadcast then encodes the message once for
+        all of them. ``None`` (the default): this extension's encoding
+        depends on what it encoded before, so it encodes its own copy.
+
+        :data:`UNCHANGED` means the data is sent as it is, as without an
+        extension.
+        """
+        return None
 
 
 class ClientExtensionFactory(abc.ABC):

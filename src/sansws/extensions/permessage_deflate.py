@@ -37,13 +37,19 @@ peers running old zlib versions.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import NegotiationError, PayloadTooBig, ProtocolError
 from ..headers import ExtensionOffer, build_extension_list
-from .base import ClientExtensionFactory, Extension, ExtensionParams, ServerExtensionFactory
+from .base import (
+    UNCHANGED,
+    ClientExtensionFactory,
+    Extension,
+    ExtensionParams,
+    ServerExtensionFactory,
+)
 
 __all__ = [
     "ClientPerMessageDeflateFactory",
@@ -282,6 +288,13 @@ class PerMessageDeflateExtension(Extension):
             # Distance-1 matches only: valid for a 256-byte window.
             return zlib.compressobj(self._level, zlib.DEFLATED, -9, 1, zlib.Z_RLE)
         return zlib.compressobj(self._level, zlib.DEFLATED, -bits, self._memory_level)
+
+    def shared_encoding(self, data: bytes) -> Hashable | None:
+        if len(data) < self.threshold:
+            return UNCHANGED
+        if not self.local_no_context_takeover:
+            return None  # the compressor remembers what it compressed before
+        return (NAME, self.local_max_window_bits, self._level, self._memory_level)
 
     def encode(self, data: bytes, first: bool, final: bool) -> tuple[int, bytes]:
         # Only a whole message can be known to be small: a fragmented one is
