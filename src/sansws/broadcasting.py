@@ -38,12 +38,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .connection import State
+from .contract import _NO_LOCK
 from .errors import BroadcastSkipped
+from .extensions.base import UNCHANGED
 from .frames import Opcode
 
 __all__ = ["Broadcast", "broadcast"]
 
 _TEXT, _BINARY = int(Opcode.TEXT), int(Opcode.BINARY)
+_OPEN = State.OPEN
 _SLOW_CLOSE = (1013, "too slow to receive broadcasts")
 
 
@@ -94,9 +97,14 @@ def broadcast(
         raise ValueError(f"slow must be 'skip' or 'close', not {slow!r}")
     sender = _Sender(opcode, payload, message, slow)
     result = sender.result
+    send = sender.send
     for ws in connections:
-        with ws._lock:
-            reason = sender.send(ws)
+        lock = ws._lock
+        if lock is _NO_LOCK:  # an event loop's connection: nothing to take
+            reason = send(ws)
+        else:
+            with lock:
+                reason = send(ws)
         if reason is not None:
             result.skipped.append(BroadcastSkipped(ws, reason))
     result.encodings += len(sender.frames)
@@ -117,11 +125,13 @@ class _Sender:
     def send(self, ws: Any) -> str | None:
         """Queue the message on ``ws`` and write it (lock held); why not,
         if not."""
+        # This runs once per connection of a server: the attributes behind
+        # the public properties are read directly.
         endpoint = ws._endpoint
         connection = endpoint.connection
-        if connection.state is not State.OPEN:
+        if connection._state is not _OPEN:
             return "closed"
-        if endpoint.sending_fragments:
+        if endpoint._fragment_kind is not None:
             return "sending fragments"
         if endpoint.write_mark.paused:
             if self.slow == "skip":
@@ -132,17 +142,21 @@ class _Sender:
             self.result.closed.append(ws)
             return None
         try:
-            key = connection._shared_encoding(self.payload)
+            if connection._extension is None and connection._mask_keys is None:
+                key: Hashable | None = UNCHANGED
+            else:
+                key = connection._shared_encoding(self.payload)
             if key is None:
                 endpoint.send(self.message)
                 self.result.encodings += 1
+                data = endpoint.data_to_send()
             else:
                 frame = self.frames.get(key)
                 if frame is None:
                     frame = self.frames[key] = connection._whole_frame(self.opcode, self.payload)
-                connection._send_frame(frame)
+                data = connection._send_frame(frame)
         except Exception as exc:  # reported, not raised: the others still get it
             return f"{type(exc).__name__}: {exc}"
-        ws._write(endpoint.data_to_send())
+        ws._write(data)
         self.result.sent += 1
         return None

@@ -462,15 +462,19 @@ class Connection:
             rsv, payload = self._extension.encode(payload, True, True)
         return build_frame(0x80 | rsv | opcode, payload, None)
 
-    def _send_frame(self, frame: bytes) -> None:
-        """Queue a frame built by :meth:`_whole_frame`, whose
-        :meth:`_shared_encoding` this connection shares."""
+    def _send_frame(self, frame: bytes) -> bytes:
+        """Send a frame built by :meth:`_whole_frame`, whose
+        :meth:`_shared_encoding` this connection shares: return what
+        :meth:`data_to_send` would, this frame after anything queued before."""
         if self._state is not OPEN:
             state = self._state
             raise InvalidState(f"cannot send a message: connection is {state.name}", state)
         if self._send_opcode:
             raise LocalProtocolError("a fragmented message is in progress")
+        if not self._out:
+            return frame  # nothing before it: no list, no join
         self._out.append(frame)
+        return self.data_to_send()
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a Ping carrying ``data`` (at most 125 bytes).

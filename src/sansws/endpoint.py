@@ -754,7 +754,8 @@ class ConnectionView:
     @property
     def state(self) -> State:
         """The connection's :class:`~sansws.State`."""
-        return self._endpoint.connection.state
+        # Read for every connection of a server by its connections set.
+        return self._endpoint.connection._state
 
     @property
     def subprotocol(self) -> str | None:

@@ -31,6 +31,8 @@ from .ops import Clock, Procedure, Report
 from .options import SERVER_CONNECTION, names
 from .routing import Router
 
+_OPEN = State.OPEN
+
 __all__ = ["ACCEPT_RETRY_DELAY", "ServerState", "accept_failed", "bind_plan", "with_port"]
 
 
@@ -149,7 +151,7 @@ class ServerState(Generic[_C]):
         """The open connections: accepted by the handshake and not closed.
         Safe to read while other threads admit and discard (the set is
         copied first)."""
-        return {c for c in list(self._connections) if c.state is State.OPEN}
+        return {c for c in self._connections.copy() if c.state is _OPEN}
 
 
 def accept_failed(error: OSError) -> Report:

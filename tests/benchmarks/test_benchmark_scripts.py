@@ -182,3 +182,16 @@ def test_uvicorn_benchmark_reports_each_protocol_and_the_ratio() -> None:
     assert set(rows) >= {"wsproto", "websockets-sansio", "sansws", "sansws / best other"}
     assert rows["sansws / best other"].count("x") == 5
     assert any(line.startswith("targets") for line in lines)
+
+
+def test_broadcast_benchmark_reports_both_libraries_and_the_speed_up() -> None:
+    broadcast = load("broadcast")
+    lines: list[str] = []
+    assert broadcast.main(["--quick"], out=lines.append) == 0
+    assert "websockets" in lines[0]
+    rows = {line.split("|")[0].strip(): line for line in lines if line.count("|") == 3}
+    assert set(rows) >= {"sansws x 20", "websockets x 20", "sansws speed-up x 20"}
+    # Every figure is a measured, positive number.
+    for name in ("sansws x 20", "websockets x 20"):
+        assert all(float(cell) > 0 for cell in rows[name].split("|")[1:])
+    assert rows["sansws speed-up x 20"].count("x") == 4
