@@ -1360,12 +1360,45 @@ class ServerConnection(Connection):
             raise InvalidState("no handshake request awaits an answer", self._state)
         return self.request
 
+    def planned_answer(
+        self,
+        subprotocol: str | None = None,
+        extra_headers: HeadersLike = (),
+        *,
+        select: bool = True,
+    ) -> tuple[int, Headers, bytes]:
+        """What :meth:`accept` with these arguments would send now, as
+        ``(status, headers, body)``, without sending it: the 101 and its
+        headers, or for an invalid request the standard error answer (whose
+        ``Content-Length``, ``Connection`` and ``Content-Type`` are added
+        when it is sent). For a ``process_response`` hook to see and change.
+
+        Raises:
+            InvalidState: No request awaits an answer.
+            LocalProtocolError: ``subprotocol`` was not offered, or a header
+                is unsafe.
+        """
+        request = self._check_answerable()
+        error = request.error
+        if error is None:
+            if subprotocol is None and select:
+                subprotocol = self._handshake.select_subprotocol(request.subprotocols)
+            try:
+                _, _, headers = self._handshake.accept(request, subprotocol, extra_headers)
+            except HandshakeError as exc:
+                error = exc
+            else:
+                return 101, headers, b""
+        status, items, body = self._handshake.error_answer(error)
+        return status, Headers(items), body
+
     def accept(
         self,
         subprotocol: str | None = None,
         extra_headers: HeadersLike = (),
         *,
         select: bool = True,
+        headers: HeadersLike | None = None,
     ) -> list[Event]:
         """Accept the handshake: queue the 101 response and open the
         connection.
@@ -1373,7 +1406,10 @@ class ServerConnection(Connection):
         ``subprotocol`` defaults to the first subprotocol the client offered
         that this server supports; with ``select=False``, ``None`` means no
         subprotocol (the application chose). Extensions are negotiated with
-        the factories given to the constructor.
+        the factories given to the constructor. ``headers``, if given, are
+        every header of the 101 instead of the usual ones and
+        ``extra_headers`` (a :meth:`planned_answer`'s, changed): the
+        handshake's own headers must be there unchanged.
 
         If the request is not a valid WebSocket handshake
         (``request.error``), answers it with the standard error response
@@ -1391,14 +1427,16 @@ class ServerConnection(Connection):
         """
         request = self._check_answerable()
         if request.error is not None:
+            if headers is not None:
+                raise LocalProtocolError(f"cannot answer 101 to this request: {request.error}")
             self._out.append(self._handshake.error_response(request.error))
             self._refused(request.error)
             return []
         if subprotocol is None and select:
             subprotocol = self._handshake.select_subprotocol(request.subprotocols)
         try:
-            response, extension, headers = self._handshake.accept(
-                request, subprotocol, extra_headers
+            response, extension, sent = self._handshake.accept(
+                request, subprotocol, extra_headers, replace=headers
             )
         except HandshakeError as exc:
             self._out.append(self._handshake.error_response(exc))
@@ -1410,7 +1448,7 @@ class ServerConnection(Connection):
         # as the connection, which a server holding many cannot afford.
         del self._handshake
         self._opened(subprotocol, extension)
-        self.response = Accepted(subprotocol, self.extensions, headers)
+        self.response = Accepted(subprotocol, self.extensions, sent)
         events: list[Event] = []
         early = bytes(self._early_data)
         self._early_data = bytearray()

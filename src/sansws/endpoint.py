@@ -76,7 +76,9 @@ _OPEN, _CLOSED, _CONNECTING = State.OPEN, State.CLOSED, State.CONNECTING
 class Response:
     """An HTTP response refusing a handshake, as returned by a server's
     ``process_request`` hook (for authentication, origin checks, health
-    checks): ``Response(401, body=b"unauthorized\\n")``."""
+    checks): ``Response(401, body=b"unauthorized\\n")``; or, with status
+    101, the answer accepting it, as a ``process_response`` hook sees and
+    changes it."""
 
     status: int
     headers: HeadersLike = ()
@@ -732,16 +734,21 @@ class Endpoint:
     ) -> None:
         """Answer a server connection's handshake request: refuse it with
         ``response``, or accept it when ``response`` is ``None`` (an invalid
-        request then gets the standard 400 or 426 answer); ``subprotocol``
-        and ``select`` as for :meth:`ServerConnection.accept
-        <sansws.ServerConnection.accept>`."""
+        request then gets the standard 400 or 426 answer) or a 101 (whose
+        headers are then every header of the 101: see
+        :meth:`ServerConnection.accept <sansws.ServerConnection.accept>`);
+        ``subprotocol`` and ``select`` as for that method."""
         connection = self.connection
         if not isinstance(connection, ServerConnection):
             raise TypeError("only a server connection answers a handshake")
-        if response is not None:
+        if response is not None and response.status != 101:
             connection.reject(response.status, response.headers, response.body)
         else:
-            self._dispatch(connection.accept(subprotocol, extra_headers, select=select), now)
+            # A 101 is a process_response hook's answer: its headers replace
+            # the usual ones.
+            headers = None if response is None else response.headers
+            events = connection.accept(subprotocol, extra_headers, select=select, headers=headers)
+            self._dispatch(events, now)
         self.dirty = True
 
 

@@ -189,6 +189,22 @@ def _prepare_headers(headers: HeadersLike, *, upgrade: bool = True) -> list[tupl
     return items
 
 
+def _replaced(own: list[tuple[str, str]], replace: HeadersLike) -> list[tuple[str, str]]:
+    """The headers a hook gave for a 101, checked against the handshake's
+    own ones (``own``), which it may move but not change, add to or remove
+    (nor may it add a Content-Length or Transfer-Encoding)."""
+    given = list(Headers(replace))
+    for name, value in given:
+        validate_header(name, value)
+    theirs = sorted((n.lower(), v) for n, v in given if n.lower() in _HANDSHAKE_HEADERS)
+    if theirs != sorted((n.lower(), v) for n, v in own):
+        raise LocalProtocolError(
+            "a 101's Upgrade, Connection and Sec-WebSocket-* headers are the handshake's: "
+            f"they cannot be changed (expected {own!r})"
+        )
+    return given
+
+
 def _h11_headers(items: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     # validate_header allows Latin-1 values (obs-text); h11 would encode a
     # str as ASCII and fail on them.
@@ -566,14 +582,24 @@ class ServerHandshake:
         return None
 
     def accept(
-        self, request: Request, subprotocol: str | None, extra_headers: HeadersLike
+        self,
+        request: Request,
+        subprotocol: str | None,
+        extra_headers: HeadersLike,
+        *,
+        replace: HeadersLike | None = None,
     ) -> tuple[bytes, Extension | None, Headers]:
         """The 101 response for a valid ``request``, the extension in use and
         the response headers.
 
+        ``replace``, if given, is every header of the 101 instead (what a
+        ``process_response`` hook returned): it must hold the handshake's own
+        headers (``Upgrade``, ``Connection`` and the ``Sec-WebSocket-*`` ones
+        this method sets) unchanged, and ``extra_headers`` is then not used.
+
         Raises:
-            LocalProtocolError: ``subprotocol`` was not offered, or a header
-                is unsafe.
+            LocalProtocolError: ``subprotocol`` was not offered, a header is
+                unsafe, or ``replace`` changes the handshake's own headers.
             NegotiationError: An extension offer is malformed.
         """
         if subprotocol is not None and subprotocol not in request.subprotocols:
@@ -594,9 +620,12 @@ class ServerHandshake:
                     build_extension_list([(extension.name, response_params)]),
                 )
             )
-        if self.server_header is not None:
-            headers.append(("Server", self.server_header))
-        headers.extend(extra)
+        if replace is not None:
+            headers = _replaced(headers, replace)
+        else:
+            if self.server_header is not None:
+                headers.append(("Server", self.server_header))
+            headers.extend(extra)
         # Written by hand rather than through h11, which would validate every
         # header again (each one already is) at a cost that shows in
         # handshakes per second; the connection drops h11 right after.
@@ -653,6 +682,12 @@ class ServerHandshake:
         return self._error_response(error)
 
     def _error_response(self, error: HandshakeError) -> bytes:
+        return self.reject(*self.error_answer(error))
+
+    def error_answer(self, error: HandshakeError) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The status, headers and body of :meth:`error_response` (before
+        :meth:`reject` adds ``Content-Length``, ``Connection: close`` and
+        ``Content-Type``)."""
         headers: list[tuple[str, str]] = []
         status = 400
         advice = ""
@@ -669,7 +704,7 @@ class ServerHandshake:
             headers.append(("Upgrade", "websocket"))
             advice = "This is a WebSocket endpoint: connect to it with a WebSocket client.\n"
         body = f"Failed to open a WebSocket connection: {error}.\n{advice}".encode()
-        return self.reject(status, headers, body)
+        return status, headers, body
 
 
 def extension_offers(factories: Iterable[ClientExtensionFactory]) -> list[ExtensionOffer]:

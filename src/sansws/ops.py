@@ -55,9 +55,10 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard, TypeVar
 
-from .connection import State
+from .connection import ServerConnection, State
 from .endpoint import Endpoint, Response, Wait, is_message
 from .errors import ConnectionClosed, LocalProtocolError, OpenTimeout
+from .events import Request
 from .headers import HeadersLike
 from .routing import Router
 from .session import ClientSession, Target
@@ -364,6 +365,7 @@ def serve(
     extra_headers: HeadersLike = (),
     select_subprotocol: Callable[..., Any] | None = None,
     router: Router | None = None,
+    process_response: Callable[..., Any] | None = None,
 ) -> Procedure[None]:
     """Serve one accepted connection, from the TCP accept to the closed
     transport; ``connection`` is the driver's object handed to the hooks.
@@ -377,10 +379,13 @@ def serve(
     comes after the deadline (an async driver cancels it there) -- the
     connection is then dropped; a router's 404 for a path no route matches
     (``router`` is the handler's, for a driver that wraps its handler);
-    ``select_subprotocol(connection, offered)`` for a valid request; the
-    answer (a :class:`~sansws.endpoint.Response` refuses, ``None`` accepts;
-    a hook that raises, or whose answer cannot be sent, gets the one 500
-    response, :data:`PROCESS_REQUEST_FAILED`); ``handler(connection)`` (the
+    ``select_subprotocol(connection, offered)`` for a valid request;
+    ``process_response(connection, request, response)``, which sees the
+    answer about to be sent (the refusal, or the 101 as a ``Response`` with
+    status 101) and may return another; the answer (a
+    :class:`~sansws.endpoint.Response` refuses, ``None`` accepts; a hook
+    that raises, or whose answer cannot be sent, gets the one 500 response,
+    :data:`PROCESS_REQUEST_FAILED`); ``handler(connection)`` (the
     route's handler, for a router); then :func:`finish`. Failures before the answer
     (a client that left, a TLS error, the open timeout) are reported at
     DEBUG: they are the Internet's noise. A hook or a handler that raises is
@@ -439,27 +444,36 @@ def serve(
             )
             if subprotocol is PROCESS_REQUEST_FAILED:
                 response, subprotocol = subprotocol, None
+        select = select_subprotocol is None
+        if process_response is not None and request is not None and endpoint.state is _CONNECTING:
+            response = yield from _process_response(
+                endpoint,
+                clock,
+                process_response,
+                connection=connection,
+                request=request,
+                response=response,
+                subprotocol=subprotocol,
+                extra_headers=extra_headers,
+                select=select,
+            )
+        refused = False
         if endpoint.state is State.CONNECTING:
             try:
-                if response is not None and not isinstance(response, Response):
-                    raise TypeError(f"process_request returned {response!r}, not a Response")
+                _check_response(response, "process_request")
                 endpoint.answer(
-                    response,
-                    clock(),
-                    subprotocol=subprotocol,
-                    extra_headers=extra_headers,
-                    select=select_subprotocol is None,
+                    response, clock(), subprotocol=subprotocol, extra_headers=extra_headers,
+                    select=select,
                 )
             except (LocalProtocolError, TypeError) as exc:
                 # What a hook returned cannot be sent (a subprotocol the
-                # client did not offer, a status that is no refusal, an
-                # unsafe header): the application's error, answered 500.
+                # client did not offer, a 101 that changes the handshake's
+                # headers, an unsafe header): the application's error,
+                # answered 500.
                 yield Report(logging.ERROR, f"cannot answer the handshake: {exc}", exc)
                 response = PROCESS_REQUEST_FAILED
                 endpoint.answer(response, clock())
-            refused = response is not None
-        else:
-            refused = False
+            refused = response is not None and response.status != 101
         if endpoint.state is not State.OPEN:
             if not refused:  # the application's own refusal is no failure
                 yield Report(logging.DEBUG, _not_opened(endpoint))
@@ -478,6 +492,45 @@ def serve(
     if interrupted(error):
         raise error
     yield from _wait_closed(endpoint, clock)
+
+
+def _check_response(response: object, hook: str) -> None:
+    if response is not None and not isinstance(response, Response):
+        raise TypeError(f"{hook} returned {response!r}, not a Response")
+
+
+def _process_response(
+    endpoint: Endpoint,
+    clock: Clock,
+    hook: Callable[..., Any],
+    *,
+    connection: object,
+    request: Request,
+    response: Response | None,
+    subprotocol: str | None,
+    extra_headers: HeadersLike,
+    select: bool,
+) -> Procedure[Any]:
+    """The answer after ``process_response(connection, request, planned)``:
+    the planned one (``response``, or the 101 or error answer the connection
+    would send) unless the hook returned another; the 500 if it raised or
+    the planned answer itself cannot be sent."""
+    try:
+        _check_response(response, "process_request")
+        if response is None:
+            server = endpoint.connection
+            assert isinstance(server, ServerConnection)
+            response = Response(*server.planned_answer(subprotocol, extra_headers, select=select))
+    except (LocalProtocolError, TypeError):
+        return response  # the answer step reports it
+    deadline = endpoint.open_deadline
+    changed = yield from _hook(
+        endpoint, clock, deadline, "process_response", hook, connection, request, response
+    )
+    if changed is None:
+        # The planned answer, sent as planned: a 101 as the usual one.
+        return None if response.status == 101 else response
+    return changed
 
 
 def _hook(

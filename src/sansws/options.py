@@ -126,6 +126,7 @@ class ServerOptions(_Common, _ServerHandshake, _Driver, total=False):
     sock: Any
     reuse_port: bool
     select_subprotocol: Callable[[Any, Sequence[str]], object] | None
+    process_response: Callable[[Any, Any, Any], object] | None
 
 
 # ---------------------------------------------------------------- checks
@@ -481,6 +482,18 @@ OPTIONS: Final[Mapping[str, Option]] = {
             is known to be a valid handshake; returns the one to use or None
             for none (then `subprotocols` is not consulted). May be async in
             the async drivers; an exception answers 500.""",
+        ),
+        _option(
+            "process_response",
+            None,
+            _callback,
+            frozenset({SERVE}),
+            """Called as process_response(ws, request, response) with the
+            answer about to be sent: a Response with status 101 and its
+            headers for an accepted handshake, else the refusal. Returns
+            None to send it, or a Response to send instead (a 101 with other
+            headers, or a refusal). May be async in the async drivers; an
+            exception answers 500.""",
         ),
     )
 }

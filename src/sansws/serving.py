@@ -109,6 +109,7 @@ class ServerState(Generic[_C]):
             tls=self._tls,
             extra_headers=self.settings["extra_headers"],
             select_subprotocol=self.settings["select_subprotocol"],
+            process_response=self.settings["process_response"],
             router=self._router,
         )
 

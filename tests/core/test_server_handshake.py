@@ -637,3 +637,72 @@ def test_accept_refuses_extra_headers_that_the_handshake_sets() -> None:
     assert server.data_to_send() == b""
     server.accept(extra_headers=[("X-Served-By", "a")])
     assert b"X-Served-By: a\r\n" in server.data_to_send()
+
+
+# ---------------------------------------------------------------- planned answers (process_response)
+
+
+def test_the_planned_101_is_what_accept_sends_and_sends_nothing_itself() -> None:
+    server = new_server(server_header="sansws-test")
+    receive_request(server, request_bytes())
+    status, headers, body = server.planned_answer(extra_headers=[("X-Extra", "1")])
+    assert (status, body) == (101, b"")
+    assert headers["Sec-WebSocket-Accept"] == accept_key(KEY)
+    assert [name for name, _ in headers][-2:] == ["Server", "X-Extra"]
+    assert server.data_to_send() == b""
+    assert server.state is State.CONNECTING
+    server.accept(extra_headers=[("X-Extra", "1")])
+    assert parse_response(server.data_to_send())[1] == {k.lower(): v for k, v in headers}
+
+
+def test_accept_sends_a_planned_101_with_headers_moved_added_and_removed() -> None:
+    server = new_server(server_header="sansws-test")
+    receive_request(server, request_bytes())
+    _, planned, _ = server.planned_answer()
+    own = [(n, v) for n, v in planned if n != "Server"]  # one removed
+    server.accept(headers=[("Set-Cookie", "a=b"), *reversed(own)])
+    status, headers, _ = parse_response(server.data_to_send())
+    assert status == 101
+    assert headers["set-cookie"] == "a=b"
+    assert "server" not in headers
+    assert server.state is State.OPEN
+    assert server.response is not None
+    assert server.response.headers["Set-Cookie"] == "a=b"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda headers: [(n, "x" if n == "Sec-WebSocket-Accept" else v) for n, v in headers],
+        lambda headers: [(n, v) for n, v in headers if n != "Upgrade"],
+        lambda headers: [*headers, ("Sec-WebSocket-Protocol", "unasked")],
+        lambda headers: [*headers, ("Content-Length", "0")],
+        lambda headers: [*headers, ("X-Bad", "a\r\nb")],
+    ],
+    ids=["changed", "removed", "added", "content-length", "unsafe"],
+)
+def test_a_101_that_changes_the_handshakes_own_headers_is_refused(change: Any) -> None:
+    server = new_server()
+    receive_request(server, request_bytes())
+    _, planned, _ = server.planned_answer()
+    with pytest.raises(LocalProtocolError):
+        server.accept(headers=change(list(planned)))
+    # Nothing was sent: the request can still be answered.
+    assert server.data_to_send() == b""
+    assert server.state is State.CONNECTING
+    server.reject(500)
+    assert parse_response(server.data_to_send())[0] == 500
+
+
+def test_the_planned_answer_to_an_invalid_request_is_the_standard_one() -> None:
+    server = new_server()
+    receive_request(server, request_bytes(headers=[("Host", "x")]))  # plain HTTP
+    status, headers, body = server.planned_answer()
+    assert (status, headers["Upgrade"]) == (426, "websocket")
+    assert body.startswith(b"Failed to open a WebSocket connection: ")
+    with pytest.raises(LocalProtocolError, match="cannot answer 101"):
+        server.accept(headers=[("Upgrade", "websocket")])
+    server.accept()
+    sent_status, sent_headers, sent_body = parse_response(server.data_to_send())
+    assert (sent_status, sent_body) == (status, body)
+    assert sent_headers["upgrade"] == "websocket"

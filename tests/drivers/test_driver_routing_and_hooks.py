@@ -5,6 +5,7 @@ it."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import socket
@@ -278,3 +279,93 @@ async def test_a_process_request_answer_that_cannot_be_sent_is_answered_500(
     async with driver.serve("echo", native_process_request=hook) as server:
         assert (await refusal(driver, server.url)).status == 500
     assert any("cannot answer the handshake" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------- process_response
+
+
+async def test_process_response_sees_the_101_and_may_add_headers(driver: Driver) -> None:
+    seen: list[tuple[int, list[str]]] = []
+
+    def hook(ws: Any, request: Any, response: Response) -> Response | None:
+        names = [name.lower() for name, _ in response.headers]
+        seen.append((response.status, names))
+        if request.path == "/as-is":
+            return None
+        return dataclasses.replace(response, headers=[*response.headers, ("Set-Cookie", "id=7")])
+
+    async with driver.serve("echo", process_response=hook, subprotocols=["v1"]) as server:
+        async with driver.connect(server.url, subprotocols=["v1"]) as ws:
+            assert ws.response.headers["Set-Cookie"] == "id=7"
+            assert ws.subprotocol == "v1"
+            await ws.send("still a WebSocket")
+            assert await ws.recv(timeout=5) == "still a WebSocket"
+        async with driver.connect(server.url + "as-is") as ws:
+            assert "Set-Cookie" not in ws.response.headers
+    handshake = ["upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol"]
+    assert seen[0] == (101, [*handshake, "sec-websocket-extensions", "server"])
+
+
+async def test_process_response_sees_every_refusal_and_may_replace_an_answer(
+    driver: Driver,
+) -> None:
+    def hook(ws: Any, request: Any, response: Response) -> Response | None:
+        if request.path == "/forbidden":
+            return Response(403, [("X-Why", "closed for today")], b"come back tomorrow\n")
+        if response.status != 101:  # the router's 404, the plain HTTP 426
+            return dataclasses.replace(response, headers=[*response.headers, ("X-Seen", "yes")])
+        return None
+
+    routes: HandlerSpec = {"/forbidden": "echo", "/ws": "echo"}
+    async with driver.serve(routes, process_response=hook) as server:
+        forbidden = await refusal(driver, server.url + "forbidden")
+        missing = await refusal(driver, server.url + "missing")
+        plain = await plain_http(server.port, b"GET /ws HTTP/1.1\r\nHost: a\r\n\r\n")
+        async with driver.connect(server.url + "ws") as ws:
+            assert ws.state is not None
+    assert (forbidden.status, forbidden.headers["X-Why"]) == (403, "closed for today")
+    assert forbidden.body == b"come back tomorrow\n"
+    assert (missing.status, missing.headers["X-Seen"]) == (404, "yes")
+    assert plain.startswith(b"HTTP/1.1 426 ")
+    assert b"\r\nX-Seen: yes\r\n" in plain
+    assert b"\r\nUpgrade: websocket\r\n" in plain
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [
+        pytest.param(
+            lambda ws, request, response: dataclasses.replace(
+                response,
+                headers=[(n, v[::-1]) for n, v in response.headers],
+            ),
+            id="changes the handshake's headers",
+        ),
+        pytest.param(
+            lambda ws, request, response: dataclasses.replace(
+                response, headers=[*response.headers, ("Content-Length", "0")]
+            ),
+            id="adds a Content-Length",
+        ),
+        pytest.param(lambda ws, request, response: 1 / 0, id="raises"),
+        pytest.param(lambda ws, request, response: "nonsense", id="not a Response"),
+    ],
+)
+async def test_a_process_response_that_breaks_the_handshake_is_answered_500(
+    driver: Driver, hook: Callable[..., Any]
+) -> None:
+    async with driver.serve("echo", process_response=hook) as server:
+        assert (await refusal(driver, server.url)).status == 500
+
+
+async def test_an_async_process_response_is_awaited_by_the_async_drivers(driver: Driver) -> None:
+    async def hook(ws: Any, request: Any, response: Response) -> Response | None:
+        await anyio.sleep(0)
+        return dataclasses.replace(response, headers=[*response.headers, ("X-Async", "1")])
+
+    async with driver.serve("echo", process_response=hook) as server:
+        if driver.name == "sync":
+            assert (await refusal(driver, server.url)).status == 500
+        else:
+            async with driver.connect(server.url) as ws:
+                assert ws.response.headers["X-Async"] == "1"
