@@ -639,7 +639,7 @@ def test_accept_refuses_extra_headers_that_the_handshake_sets() -> None:
     assert b"X-Served-By: a\r\n" in server.data_to_send()
 
 
-# ---------------------------------------------------------------- planned answers (process_response)
+# ---------------------------------------------------------------- planned answers
 
 
 def test_the_planned_101_is_what_accept_sends_and_sends_nothing_itself() -> None:
