@@ -1,6 +1,7 @@
 """broadcast(), exported by every driver: every open connection of a server
-gets the message, the frame is built once, and a client that does not read
-is skipped (or closed with 1013) without holding up the others."""
+gets the message, the frame is built once, a connection in the middle of a
+fragmented send is skipped, and a client that does not read is skipped (or
+closed with 1013) without holding up the others."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import base64
 import importlib
 import os
 import socket
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -133,3 +135,45 @@ async def test_a_client_that_does_not_read_is_skipped_and_the_others_still_get_i
             assert (third.sent, third.closed) == (1, [slow])
             assert slow.state is not State.OPEN  # closing with 1013
             assert await reader.recv(timeout=5) == "last"
+
+
+async def test_a_connection_in_the_middle_of_a_fragmented_send_is_skipped(
+    driver: Driver,
+) -> None:
+    async with (
+        driver.serve("hold", compression=None) as server,
+        clients(driver, server, 2) as (sending, other),
+    ):
+        port = sending.local_address[1]
+        [busy] = [c for c in server.native.connections if c.remote_address[1] == port]
+        between = threading.Event()  # the first fragment is out
+        resume = threading.Event()
+
+        def fragments() -> Iterator[str]:
+            yield "first half, "
+            between.set()
+            resume.wait(10)
+            yield "second half"
+
+        async def fragments_async() -> AsyncIterator[str]:
+            yield "first half, "
+            between.set()
+            while not resume.is_set():
+                await anyio.sleep(0.01)
+            yield "second half"
+
+        async with anyio.create_task_group() as tasks:
+            if driver.name == "sync":
+                tasks.start_soon(anyio.to_thread.run_sync, busy.send, fragments())
+            else:
+                tasks.start_soon(busy.send, fragments_async())
+            await wait_for(between.is_set)
+            result = await call(driver, module(driver).broadcast, server.native.connections, "x")
+            assert result.sent == 1
+            assert [(s.connection, s.reason) for s in result.skipped] == [
+                (busy, "sending fragments")
+            ]
+            resume.set()
+        assert await other.recv(timeout=5) == "x"
+        # The fragmented message arrived whole, with nothing inside it.
+        assert await sending.recv(timeout=5) == "first half, second half"
