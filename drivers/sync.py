@@ -46,7 +46,7 @@ from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
 from sansws import contract, ops
-from sansws.endpoint import READ_SIZE, Actions, Close, Endpoint, Wait
+from sansws.endpoint import READ_SIZE, Actions, Close, Endpoint, Wait, decoded
 from sansws.serving import ACCEPT_RETRY_DELAY, ServerState, accept_failed
 from sansws.session import ClientSession
 
@@ -122,23 +122,25 @@ class Connection(contract.DriverConnection):
 
     # ------------------------------------------------------------ the API
 
-    def recv(self, timeout: float | None = None) -> str | bytes:
-        """The next message: ``str`` for text, ``bytes`` for binary.
+    def recv(self, timeout: float | None = None, decode: bool | None = None) -> str | bytes:
+        """The next message: ``str`` for text, ``bytes`` for binary; with
+        ``decode=True`` always ``str``, with ``decode=False`` always ``bytes``.
 
         Raises:
             TimeoutError: No message within ``timeout`` seconds.
+            UnicodeDecodeError: ``decode=True`` and a binary message is not
+                UTF-8.
             ConnectionClosedOK: The connection closed normally and every
                 message received before was returned.
             ConnectionClosedError: The connection closed with an error.
         """
-        endpoint = self._endpoint
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             with self._lock:
                 message = self._take()
             if message is not None:
-                return message
-            if not self._wait(lambda: endpoint.ready(Wait.MESSAGE), deadline):
+                return message if decode is None else decoded(message, decode)
+            if not self._wait(lambda: self._endpoint.ready(Wait.MESSAGE), deadline):
                 raise TimeoutError(f"no message within {timeout} seconds")
 
     def __iter__(self) -> Iterator[str | bytes]:
@@ -148,10 +150,11 @@ class Connection(contract.DriverConnection):
             while True:
                 yield self.recv()
 
-    def send(self, message: Data | Iterable[Data]) -> None:
+    def send(self, message: Data | Iterable[Data], text: bool | None = None) -> None:
         """Send a message: text for ``str``, binary for bytes-like; an
         iterable of ``str`` or of bytes-like is sent as one fragmented
-        message.
+        message. ``text=True`` sends bytes-like as text (they must be UTF-8),
+        ``text=False`` sends ``str`` as binary.
 
         Blocks while another thread sends a fragmented message, and while
         more than ``write_limit`` bytes wait to be written (until a quarter
@@ -166,12 +169,13 @@ class Connection(contract.DriverConnection):
         if isinstance(message, str | bytes | bytearray | memoryview):
             with self._lock:
                 if endpoint.ready(Wait.SENDABLE):
-                    endpoint.send(message)
+                    endpoint.send(message, text=text)
                     self._write(endpoint.data_to_send())
                     if endpoint.ready(Wait.DRAINED):
                         return
                     procedure = ops.drain(endpoint)
-        _run(procedure or ops.send(endpoint, message, _monotonic, asynchronous=False), self)
+        sending = ops.send(endpoint, message, _monotonic, asynchronous=False, text=text)
+        _run(procedure or sending, self)
 
     def ping(self, data: bytes | None = None) -> PingWaiter:
         """Send a Ping (a random 4-byte payload if ``data`` is None) and

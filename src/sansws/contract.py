@@ -38,7 +38,7 @@ from collections.abc import (
 from typing import Any
 
 from . import ops
-from .endpoint import Actions, ConnectionView, Endpoint, Ping, Wait, is_message
+from .endpoint import Actions, ConnectionView, Endpoint, Ping, Wait, decoded, is_message
 from .errors import ConnectionClosedOK
 
 __all__ = [
@@ -137,13 +137,17 @@ class AsyncConnection(DriverConnection):
 
     # ---------------------------------------------------------------- the API
 
-    async def recv(self) -> str | bytes:
-        """Return the next message: ``str`` for text, ``bytes`` for binary.
+    async def recv(self, decode: bool | None = None) -> str | bytes:
+        """Return the next message: ``str`` for text, ``bytes`` for binary;
+        with ``decode=True`` always ``str``, with ``decode=False`` always
+        ``bytes`` (see :func:`sansws.endpoint.decoded`).
 
         Cancellation-safe: a message is taken from the queue only once it can
         be returned; one that arrives meanwhile stays for the next call.
 
         Raises:
+            UnicodeDecodeError: ``decode=True`` and a binary message is not
+                UTF-8 (the message is gone; the connection stays open).
             ConnectionClosedOK: The connection closed normally and every
                 message received before the close was returned.
             ConnectionClosedError: The connection closed with an error (the
@@ -157,7 +161,7 @@ class AsyncConnection(DriverConnection):
             waited = True
         if checkpoints and not waited:
             await self._checkpoint(cancellable=False)
-        return message
+        return message if decode is None else decoded(message, decode)
 
     def __aiter__(self) -> AsyncConnection:
         return self
@@ -170,10 +174,12 @@ class AsyncConnection(DriverConnection):
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
-    async def send(self, message: Sendable) -> None:
+    async def send(self, message: Sendable, text: bool | None = None) -> None:
         """Send a message: ``str`` as text, bytes-like as binary; an iterable
         or async iterable of ``str`` (or of bytes-like) as one message in
-        fragments, one frame per item.
+        fragments, one frame per item. ``text=True`` sends bytes-like as text
+        (they must be UTF-8: ``UnicodeDecodeError`` else, before anything is
+        sent for a whole message), ``text=False`` sends ``str`` as binary.
 
         Waits while another task sends a fragmented message; once the message
         is queued, while more than ``write_limit`` bytes wait to be written
@@ -190,14 +196,14 @@ class AsyncConnection(DriverConnection):
         if self._checkpoints:
             await self._checkpoint(cancellable=True)
         if is_message(message) and endpoint.ready(Wait.SENDABLE):
-            endpoint.send(message)  # type: ignore[arg-type]
+            endpoint.send(message, text=text)  # type: ignore[arg-type]
             self._write(endpoint.data_to_send())
             if not endpoint.ready(Wait.DRAINED):
                 await run(ops.drain(endpoint), self)
             elif self._checkpoints:
                 await self._checkpoint(cancellable=False)
             return
-        await run(ops.send(endpoint, message, self._now, asynchronous=True), self)
+        await run(ops.send(endpoint, message, self._now, asynchronous=True, text=text), self)
 
     async def pong(self, data: bytes = b"") -> None:
         """Send an unsolicited Pong (a one-way heartbeat); waits while the

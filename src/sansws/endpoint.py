@@ -36,6 +36,7 @@ Nothing here blocks, sleeps or reads a clock.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import secrets
 from collections import OrderedDict, deque
@@ -45,6 +46,7 @@ from typing import Any
 from .connection import Connection, ServerConnection, State
 from .errors import ConnectionClosed, InvalidState, LocalProtocolError, WebSocketTimeout
 from .events import Accepted, Event, Message, Pong, Rejected, Request
+from .frames import Opcode
 from .headers import Headers, HeadersLike
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "Response",
     "Wait",
     "WaterMark",
+    "decoded",
     "is_message",
 ]
 
@@ -70,6 +73,8 @@ READ_SIZE = 65536
 _MAX_HOLD = 1.0
 
 _OPEN, _CLOSED, _CONNECTING = State.OPEN, State.CLOSED, State.CONNECTING
+_TEXT, _BINARY = int(Opcode.TEXT), int(Opcode.BINARY)
+_UTF8 = codecs.getincrementaldecoder("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +252,10 @@ class Endpoint:
         self._messages: deque[str | bytes] = deque()
         self._pings: OrderedDict[bytes, tuple[float, Ping]] = OrderedDict()
         self._fragment_kind: type | None = None
+        # Whether the fragmented message is text, and for bytes sent as
+        # text, the decoder that checks they form UTF-8.
+        self._fragment_text = False
+        self._fragment_utf8: codecs.IncrementalDecoder | None = None
         # The application took a message and has not asked for the next one.
         self._answering = False
         # The application asked for a message and found none: it waits, and
@@ -582,11 +591,17 @@ class Endpoint:
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, message: str | bytes | bytearray | memoryview) -> None:
-        """Queue a whole message: text for ``str``, binary for bytes-like.
+    def send(
+        self, message: str | bytes | bytearray | memoryview, *, text: bool | None = None
+    ) -> None:
+        """Queue a whole message: text for ``str``, binary for bytes-like;
+        ``text=True`` sends bytes-like as text (they must be UTF-8),
+        ``text=False`` sends ``str`` as binary (encoded to UTF-8).
 
         Raises:
             TypeError: ``message`` is neither.
+            UnicodeDecodeError: ``text=True`` and the bytes are not UTF-8
+                (nothing is sent).
             InvalidState: The opening handshake is not complete.
             ConnectionClosed: The connection is closing or closed.
             LocalProtocolError: A fragmented message is being sent (wait
@@ -596,20 +611,38 @@ class Endpoint:
             raise LocalProtocolError("a fragmented message is being sent")
         self._check_open()
         if isinstance(message, str):
-            self.connection.send_text(message)
+            if text is False:
+                self.connection.send_binary(message.encode())
+            else:
+                self.connection.send_text(message)
         elif isinstance(message, bytes | bytearray | memoryview):
-            self.connection.send_binary(message)
+            if text:
+                payload = bytes(message)
+                payload.decode()  # a text frame carries UTF-8, or the peer fails with 1007
+                self.connection._send_data(_TEXT, payload, True)
+            else:
+                self.connection.send_binary(message)
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
 
-    def send_fragment(self, fragment: str | bytes | bytearray | memoryview, now: float) -> None:
+    def send_fragment(
+        self,
+        fragment: str | bytes | bytearray | memoryview,
+        now: float,
+        *,
+        text: bool | None = None,
+    ) -> None:
         """Queue the next fragment of a message sent in pieces; the first
-        fragment's type (``str`` or bytes-like) decides the message's type.
+        fragment's type (``str`` or bytes-like) decides the message's type,
+        and ``text`` as for :meth:`send` converts each fragment (bytes sent
+        as text must form UTF-8 across the whole message).
 
         Raises:
             TypeError: The fragment's type differs from the first one's (the
                 connection then fails with 1011, as the message cannot be
                 completed), or is neither ``str`` nor bytes-like.
+            UnicodeDecodeError: Bytes sent as text are not UTF-8 (the
+                connection then fails with 1011).
             ConnectionClosed: The connection is closing or closed.
         """
         self._check_open()
@@ -619,13 +652,23 @@ class Endpoint:
         kind: type = str if isinstance(fragment, str) else bytes
         if self._fragment_kind is None:
             self._fragment_kind = kind
+            self._fragment_text = kind is str if text is None else text
+            self._fragment_utf8 = _UTF8() if self._fragment_text and kind is bytes else None
         elif self._fragment_kind is not kind:
             self.abort_fragments(now)
             raise TypeError("all fragments of a message must be str, or all bytes-like")
-        if kind is str:
-            self.connection.send_text(fragment, final=False)  # type: ignore[arg-type]
+        payload: str | bytes
+        if isinstance(fragment, str):
+            payload = fragment if self._fragment_text else fragment.encode()
         else:
-            self.connection.send_binary(fragment, final=False)  # type: ignore[arg-type]
+            payload = bytes(fragment)
+            if self._fragment_utf8 is not None:
+                try:
+                    self._fragment_utf8.decode(payload)
+                except UnicodeDecodeError:
+                    self.abort_fragments(now)
+                    raise
+        self.connection._send_data(_TEXT if self._fragment_text else _BINARY, payload, False)
         self.dirty = True
 
     def end_fragments(self) -> None:
@@ -638,10 +681,14 @@ class Endpoint:
         self.dirty = True
         if self.connection.state is not _OPEN:
             return
-        if kind is str:
-            self.connection.send_text("", final=True)
-        else:
-            self.connection.send_binary(b"", final=True)
+        utf8, self._fragment_utf8 = self._fragment_utf8, None
+        if utf8 is not None:
+            try:
+                utf8.decode(b"", True)  # a character cut off at the end
+            except UnicodeDecodeError:
+                self.connection.fail(1011, "incomplete fragmented message")
+                raise
+        self.connection._send_data(_TEXT if self._fragment_text else _BINARY, b"", True)
 
     def abort_fragments(self, now: float) -> None:
         """Give up on a message being sent in fragments (its source failed, or
@@ -828,6 +875,23 @@ class ConnectionView:
     @username.setter
     def username(self, value: str | None) -> None:
         self._endpoint.username = value
+
+
+def decoded(message: str | bytes, decode: bool | None) -> str | bytes:
+    """A received message as ``recv(decode=...)`` returns it: ``None`` as it
+    came (``str`` for text, ``bytes`` for binary), ``True`` always ``str``
+    (binary decoded from UTF-8), ``False`` always ``bytes`` (text encoded to
+    UTF-8, as it was on the wire).
+
+    Raises:
+        UnicodeDecodeError: ``decode=True`` and a binary message is not
+            UTF-8.
+    """
+    if decode is None:
+        return message
+    if decode:
+        return message if isinstance(message, str) else message.decode()
+    return message.encode() if isinstance(message, str) else message
 
 
 def is_message(value: object) -> bool:

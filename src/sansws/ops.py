@@ -224,8 +224,16 @@ def open_client(session: ClientSession, clock: Clock) -> Procedure[Any]:
 # ---------------------------------------------------------------------- sending
 
 
-def send(endpoint: Endpoint, message: Any, clock: Clock, *, asynchronous: bool) -> Procedure[None]:
-    """Send a message (``str`` as text, bytes-like as binary) or, from an
+def send(
+    endpoint: Endpoint,
+    message: Any,
+    clock: Clock,
+    *,
+    asynchronous: bool,
+    text: bool | None = None,
+) -> Procedure[None]:
+    """Send a message (``str`` as text, bytes-like as binary, unless
+    ``text`` says otherwise: see :meth:`Endpoint.send`) or, from an
     iterable (or, with ``asynchronous``, an async iterable) of them, one
     message in fragments, one frame per item. Waits while another message is
     being sent in fragments, and returns once the buffer drained below
@@ -242,7 +250,7 @@ def send(endpoint: Endpoint, message: Any, clock: Clock, *, asynchronous: bool) 
     if is_message(message):
         while not endpoint.ready(Wait.SENDABLE):
             yield WaitFor(Wait.SENDABLE)
-        endpoint.send(message)
+        endpoint.send(message, text=text)
         endpoint.dirty = True  # the runner writes what it queued
         yield from drain(endpoint)
         return
@@ -252,7 +260,7 @@ def send(endpoint: Endpoint, message: Any, clock: Clock, *, asynchronous: bool) 
         return  # an empty iterable is no message
     while not endpoint.ready(Wait.SENDABLE):
         yield WaitFor(Wait.SENDABLE)
-    endpoint.send_fragment(first, clock())
+    endpoint.send_fragment(first, clock(), text=text)
     try:
         while True:
             while not endpoint.ready(Wait.DRAINED):
@@ -260,7 +268,7 @@ def send(endpoint: Endpoint, message: Any, clock: Clock, *, asynchronous: bool) 
             fragment = yield NextFragment(source)
             if fragment is DONE:
                 break
-            endpoint.send_fragment(fragment, clock())
+            endpoint.send_fragment(fragment, clock(), text=text)
         endpoint.end_fragments()
     except BaseException:
         endpoint.abort_fragments(clock())

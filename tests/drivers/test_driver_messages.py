@@ -173,3 +173,58 @@ async def test_the_client_enforces_max_message_size_too(driver: Driver) -> None:
             await ws.recv(timeout=5)
         assert info.value.code == 1009
         assert ws.close_code == 1009
+
+
+# ---------------------------------------------------------------- text= and decode=
+
+
+async def test_send_text_chooses_the_frame_type_whatever_the_python_type(driver: Driver) -> None:
+    async with driver.serve("echo") as server, driver.connect(server.url) as ws:
+        await ws.send("é ok".encode(), text=True)  # pre-encoded JSON, say
+        assert await ws.recv(timeout=5) == "é ok"
+        await ws.send("as binary", text=False)
+        assert await ws.recv(timeout=5) == b"as binary"
+        await ws.send(bytearray(b"kept binary"), text=None)
+        assert await ws.recv(timeout=5) == b"kept binary"
+        # Bytes that are not UTF-8 cannot be a text frame: nothing is sent,
+        # the connection goes on.
+        with pytest.raises(UnicodeDecodeError):
+            await ws.send(b"\xff\xfe", text=True)
+        await ws.send("after")
+        assert await ws.recv(timeout=5) == "after"
+
+
+async def test_send_text_applies_to_every_fragment(driver: Driver) -> None:
+    async with driver.serve("echo") as server, driver.connect(server.url) as ws:
+        encoded = "naïve".encode()
+        # A two-byte character split between two fragments is still UTF-8.
+        await ws.send([encoded[:3], encoded[3:]], text=True)
+        assert await ws.recv(timeout=5) == "naïve"
+        await ws.send(["str ", "fragments"], text=False)
+        assert await ws.recv(timeout=5) == b"str fragments"
+
+
+async def test_fragments_sent_as_text_that_end_mid_character_fail_with_1011(
+    driver: Driver,
+) -> None:
+    async with driver.serve("hold") as server:
+        async with driver.connect(server.url) as ws:
+            with pytest.raises(UnicodeDecodeError):
+                await ws.send([b"ok ", "é".encode()[:1]], text=True)
+        [record] = await server.wait_records()
+    assert record.close_code == 1011
+    assert record.messages == []
+
+
+async def test_recv_decode_converts_or_keeps_what_arrived(driver: Driver) -> None:
+    messages = ["é", "é".encode(), "text", b"\xff"]
+    async with (
+        driver.serve(handler("send", messages=messages)) as server,
+        driver.connect(server.url) as ws,
+    ):
+        assert await ws.recv(timeout=5, decode=False) == "é".encode()  # text as bytes
+        assert await ws.recv(timeout=5, decode=True) == "é"  # binary as str
+        assert await ws.recv(timeout=5, decode=None) == "text"
+        with pytest.raises(UnicodeDecodeError):
+            await ws.recv(timeout=5, decode=True)  # binary that is not UTF-8
+        await ws.send("still open")

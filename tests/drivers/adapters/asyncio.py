@@ -49,12 +49,12 @@ class AsyncioConn(Conn):
     def __init__(self, native: driver.Connection) -> None:
         self.native = native
 
-    async def send(self, message: Message | Iterable[Message]) -> None:
-        await self.native.send(message)
+    async def send(self, message: Message | Iterable[Message], text: bool | None = None) -> None:
+        await self.native.send(message, text)
 
-    async def recv(self, timeout: float | None = None) -> Message:
+    async def recv(self, timeout: float | None = None, decode: bool | None = None) -> Message:
         async with asyncio.timeout(timeout):
-            return await self.native.recv()
+            return await self.native.recv(decode)
 
     async def ping(self, data: bytes | None = None) -> PingWaiter:
         return AsyncioPingWaiter(self.native.ping(data))

@@ -183,12 +183,14 @@ class Conn(abc.ABC):
     native: Any
 
     @abc.abstractmethod
-    async def send(self, message: Message | Iterable[Message]) -> None:
-        """Send a message, or an iterable of fragments as one message."""
+    async def send(self, message: Message | Iterable[Message], text: bool | None = None) -> None:
+        """Send a message, or an iterable of fragments as one message;
+        ``text`` as the driver's ``send()`` takes it."""
 
     @abc.abstractmethod
-    async def recv(self, timeout: float | None = None) -> Message:
-        """The next message; TimeoutError after ``timeout``."""
+    async def recv(self, timeout: float | None = None, decode: bool | None = None) -> Message:
+        """The next message; TimeoutError after ``timeout``; ``decode`` as
+        the driver's ``recv()`` takes it."""
 
     @abc.abstractmethod
     async def ping(self, data: bytes | None = None) -> PingWaiter: ...

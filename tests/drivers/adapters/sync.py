@@ -47,11 +47,11 @@ class SyncConn(Conn):
     def __init__(self, native: sync.Connection) -> None:
         self.native = native
 
-    async def send(self, message: Message | Iterable[Message]) -> None:
-        await _run(self.native.send, message)
+    async def send(self, message: Message | Iterable[Message], text: bool | None = None) -> None:
+        await _run(self.native.send, message, text)
 
-    async def recv(self, timeout: float | None = None) -> Message:
-        return await _run(self.native.recv, timeout)
+    async def recv(self, timeout: float | None = None, decode: bool | None = None) -> Message:
+        return await _run(self.native.recv, timeout, decode)
 
     async def ping(self, data: bytes | None = None) -> PingWaiter:
         return SyncPingWaiter(await _run(self.native.ping, data))

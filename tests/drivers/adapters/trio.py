@@ -61,12 +61,12 @@ class TrioConn(Conn):
     def __init__(self, native: driver.Connection) -> None:
         self.native = native
 
-    async def send(self, message: Message | Iterable[Message]) -> None:
-        await self.native.send(message)
+    async def send(self, message: Message | Iterable[Message], text: bool | None = None) -> None:
+        await self.native.send(message, text)
 
-    async def recv(self, timeout: float | None = None) -> Message:
+    async def recv(self, timeout: float | None = None, decode: bool | None = None) -> Message:
         async with _timeout(timeout):
-            return await self.native.recv()
+            return await self.native.recv(decode)
 
     async def ping(self, data: bytes | None = None) -> PingWaiter:
         return TrioPingWaiter(await self.native.ping(data))
