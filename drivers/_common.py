@@ -131,6 +131,8 @@ def server_state(
     settings = settle(options, SERVE, "serve()")
     if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
         raise TypeError(f"serve(): ssl must be an ssl.SSLContext or None, not {ssl!r}")
+    if settings["reuse_port"] and not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("serve(): reuse_port: this platform has no SO_REUSEPORT")
     tls = bool(ssl)
     return ServerState(settings, handler=handler, process_request=process_request, tls=tls, run=run)
 
@@ -159,15 +161,13 @@ def listen(
         given.listen(backlog)
         given.setblocking(False)
         return [given], None
-    if (reuse_port := state.settings["reuse_port"]) and not hasattr(socket, "SO_REUSEPORT"):
-        raise ValueError("serve(): reuse_port: this platform has no SO_REUSEPORT")
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in bind_plan(addresses or ()):
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
+            if state.settings["reuse_port"]:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

@@ -68,12 +68,17 @@ def watch_parent(parent: int | None) -> None:
 
 
 def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    # The host's first address: with SO_REUSEPORT this socket only holds a
+    # port 0 picked, which the workers bind on every address; without, the
+    # workers share it, so they serve that one address (see docs/cli.md).
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
@@ -124,11 +129,11 @@ def _run(
     processes: dict[int, subprocess.Popen[bytes]] = {}
     codes: dict[int, int] = {}
     presses = 0
-    stopping = False
+    stopping: int | None = None  # the signal the workers were sent
 
     def stop(signum: int) -> None:
         nonlocal stopping
-        stopping = True
+        stopping = signum
         for pid, process in processes.items():
             if pid not in codes:
                 with contextlib.suppress(ProcessLookupError):
@@ -143,12 +148,17 @@ def _run(
     try:
         console.status(notice)
         for number in range(1, workers + 1):
-            if stopping:
+            if stopping is not None:
                 break
             process = subprocess.Popen(
                 [*command, "--worker", str(number)], pass_fds=fds, start_new_session=True
             )
             processes[process.pid] = process
+        if stopping is not None:
+            # A signal while a worker was being started reached the others
+            # only: this one gets it too (twice is no harm for SIGTERM, and
+            # a second SIGINT is what a second Ctrl+C means).
+            stop(stopping)
         while len(codes) < len(processes):
             # Interrupted by a signal, waitpid() runs the handler and goes on.
             pid, status = os.waitpid(-1, 0)
@@ -156,7 +166,11 @@ def _run(
                 continue
             code = codes[pid] = os.waitstatus_to_exitcode(status)
             processes[pid].returncode = code
-            if code != EXIT_OK and not stopping:
+            if code == -signal.SIGTERM and stopping == signal.SIGTERM:
+                # Stopped before it could handle SIGTERM (still starting): it
+                # had no connection to close.
+                codes[pid] = EXIT_OK
+            elif code != EXIT_OK and stopping is None:
                 stop(signal.SIGTERM)  # one failed: the others go too
     finally:
         for signum, handler in previous.items():

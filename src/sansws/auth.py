@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
@@ -41,6 +42,10 @@ def parse_basic_credentials(value: str) -> tuple[str, str] | None:
     if not colon:
         return None
     return user, password
+
+
+def _digest(password: str) -> bytes:
+    return hashlib.sha256(password.encode()).digest()
 
 
 def _is_pair(value: object) -> bool:
@@ -92,8 +97,8 @@ def basic_auth(
         realm: Named in the challenge; browsers show it when they ask for
             credentials.
         credentials: A ``(user, password)`` pair or an iterable of them.
-            Passwords are compared in constant time, and an unknown user
-            takes as long as a wrong password.
+            Passwords are compared by their SHA-256 digests in constant
+            time, and an unknown user takes as long as a wrong password.
         check_credentials: ``check_credentials(user, password)`` returns
             whether they are good; in the asyncio and trio drivers it may be
             an ``async def`` (a database lookup). Give this or
@@ -116,18 +121,19 @@ def basic_auth(
     check: Check
     if credentials is not None:
         pairs: list[Any] = [credentials] if _is_pair(credentials) else list(credentials)
+        # Digests: every comparison is of 32 bytes, whatever the passwords'
+        # lengths, and an unknown user is compared against a decoy.
         known: dict[str, bytes] = {}
         for pair in pairs:
             if not _is_pair(pair):
                 raise TypeError(f"basic_auth(): a credential is a (user, password), not {pair!r}")
-            known[pair[0]] = pair[1].encode()
-        # Compared against for an unknown user, so that it takes as long.
-        decoy = b"\x00" * max((len(password) for password in known.values()), default=1)
+            known[pair[0]] = _digest(pair[1])
+        decoy = _digest("")
 
         def check(user: str, password: str) -> bool:
             expected = known.get(user)
             against = decoy if expected is None else expected
-            return hmac.compare_digest(password.encode(), against) and expected is not None
+            return hmac.compare_digest(_digest(password), against) and expected is not None
 
     else:
         assert check_credentials is not None

@@ -1080,14 +1080,24 @@ async def _serve_asyncio(
     host: str, port: int, console: Console, interrupts: Interrupts, listen: _Listen
 ) -> int:
     log = _ServerLog(console)
-    try:
-        server = await asyncio_driver.serve(log.echo, host, port, **listen.options())
-    except (OSError, ValueError) as exc:
-        console.error(f"Cannot listen on {host}:{port}: {failure_summary(exc)}.")
-        return EXIT_FAILURE
-    console.status(_listening(host, server.port, "asyncio"))
-    loop = asyncio.get_running_loop()
-    with _on_sigterm(server.shutdown, loop):  # 1001 to every client, as Ctrl+C
+    server: asyncio_driver.Server | None = None
+    terminated = False
+
+    def on_sigterm() -> None:  # 1001 to every client, as a first Ctrl+C
+        nonlocal terminated
+        terminated = True
+        if server is not None:
+            server.shutdown()
+
+    with _on_sigterm(on_sigterm, asyncio.get_running_loop()):
+        try:
+            server = await asyncio_driver.serve(log.echo, host, port, **listen.options())
+        except (OSError, ValueError) as exc:
+            console.error(f"Cannot listen on {host}:{port}: {failure_summary(exc)}.")
+            return EXIT_FAILURE
+        console.status(_listening(host, server.port, "asyncio"))
+        if terminated:  # while it was starting
+            server.shutdown()
         try:
             await server.serve_forever()
         except asyncio.CancelledError:
@@ -1194,8 +1204,8 @@ def _serve_sync(host: str, port: int, console: Console, listen: _Listen) -> int:
 
     def on_sigterm() -> None:
         nonlocal terminated
-        if server is not None and not terminated:
-            terminated = True
+        terminated = True
+        if server is not None:
             threading.Thread(target=server.shutdown, name="sansws-cli-shutdown").start()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -1205,6 +1215,8 @@ def _serve_sync(host: str, port: int, console: Console, listen: _Listen) -> int:
             sync_driver.serve(log.echo_sync, host, port, **listen.options()) as server,
         ):
             console.status(_listening(host, server.port, "sync"))
+            if terminated:  # while it was starting
+                on_sigterm()
             server.serve_forever()
     except (OSError, ValueError) as exc:
         console.error(f"Cannot listen on {host}:{port}: {failure_summary(exc)}.")

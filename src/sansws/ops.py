@@ -523,21 +523,24 @@ def _process_response(
     the planned one (``response``, or the 101 or error answer the connection
     would send) unless the hook returned another; the 500 if it raised or
     the planned answer itself cannot be sent."""
+    planned = response
     try:
         _check_response(response, "process_request")
-        if response is None:
+        if planned is None:
             server = endpoint.connection
             assert isinstance(server, ServerConnection)
-            response = Response(*server.planned_answer(subprotocol, extra_headers, select=select))
+            planned = Response(*server.planned_answer(subprotocol, extra_headers, select=select))
     except (LocalProtocolError, TypeError):
-        return response  # the answer step reports it
+        return response  # the answer step reports it, and answers 500
     deadline = endpoint.open_deadline
     changed = yield from _hook(
-        endpoint, clock, deadline, "process_response", hook, connection, request, response
+        endpoint, clock, deadline, "process_response", hook, connection, request, planned
     )
     if changed is None:
-        # The planned answer, sent as planned: a 101 as the usual one.
-        return None if response.status == 101 else response
+        return response  # as planned: the usual 101 for None
+    if changed is not TIMED_OUT and not isinstance(changed, Response):
+        yield Report(logging.ERROR, f"process_response returned {changed!r}, not a Response")
+        return PROCESS_REQUEST_FAILED
     return changed
 
 

@@ -222,10 +222,14 @@ def _path(name: str, value: Any) -> Any:
 
 def _listening_socket(name: str, value: Any) -> Any:
     # A socket.socket, without importing socket into the core.
-    if value is not None and not all(
-        callable(getattr(value, method, None)) for method in ("accept", "getsockname", "listen")
-    ):
+    if value is None:
+        return None
+    if not all(callable(getattr(value, m, None)) for m in ("accept", "getsockname", "listen")):
         raise TypeError(f"{name} must be a bound socket or None, not {value!r}")
+    address = value.getsockname()
+    # Unbound, listen() would bind every interface on a random port.
+    if not address or (isinstance(address, tuple) and address[1] == 0):
+        raise ValueError(f"{name} must be bound (to an address and port, or a path)")
     return value
 
 

@@ -6,10 +6,12 @@ websockets' sync client, not sansws."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 from cli_harness import Running, Terminal, running, wait_for
@@ -33,6 +35,12 @@ def close_codes(clients: list[ClientConnection]) -> list[int | None]:
         else:
             raise AssertionError(f"a message instead of the close: {message!r}")
     return codes
+
+
+def workers_of(parent: int) -> list[int]:
+    """The process ids of ``parent``'s children (Linux)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children]
 
 
 def workers_port(server: Running, workers: int) -> int:
@@ -112,6 +120,10 @@ def test_without_so_reuseport_the_workers_share_one_inherited_socket() -> None:
     command = [sys.executable, "-c", script, "serve", "--port", "0", "--workers", "2"]
     with running(command=command) as server:
         port = workers_port(server, 2)
+        for worker in workers_of(server.process.pid):
+            arguments = Path(f"/proc/{worker}/cmdline").read_bytes().split(b"\0")
+            assert b"--fd" in arguments, arguments
+            assert b"--reuse-port" not in arguments
         with connect(f"ws://127.0.0.1:{port}/", open_timeout=5) as ws:
             ws.send("shared")
             assert ws.recv(timeout=5) == "shared"
@@ -119,7 +131,6 @@ def test_without_so_reuseport_the_workers_share_one_inherited_socket() -> None:
             assert close_codes([ws]) == [1001]
         result = server.wait(15)
     assert result.returncode == 0
-    assert "--fd" not in result.stderr
 
 
 def test_workers_report_a_port_in_use() -> None:
@@ -179,3 +190,26 @@ def test_workers_whose_parent_was_killed_shut_down_by_themselves() -> None:
             return False
 
         wait_for(refused, 10, lambda: "a worker still listens")
+
+
+def test_a_worker_that_dies_stops_the_others_and_the_parent_fails() -> None:
+    with running("serve", "--port", "0", "--workers", "2") as server:
+        port = workers_port(server, 2)
+        with connect(f"ws://127.0.0.1:{port}/", open_timeout=5) as ws:
+            ws.send("x")
+            assert ws.recv(timeout=5) == "x"
+            lines = server.stderr.splitlines()
+            [served] = [line for line in lines if "connected to /" in line]
+            # Kill the worker that does not hold this connection (SIGKILL:
+            # the out-of-memory killer's way); the parent stops the other.
+            holder = served.split("]")[0].removeprefix("[worker ")
+            [victim] = [
+                pid
+                for pid in workers_of(server.process.pid)
+                if f"--worker\0{holder}\0" not in Path(f"/proc/{pid}/cmdline").read_text()
+            ]
+            os.kill(victim, signal.SIGKILL)
+            assert close_codes([ws]) == [1001]
+        result = server.wait(15)
+    assert result.returncode == 1
+    assert "Server stopped." not in result.stderr.splitlines()[-1:]

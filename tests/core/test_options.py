@@ -260,8 +260,13 @@ def test_server_connection_refuses_a_bad_type_naming_itself() -> None:
 class _ListeningSocket:
     """What serve() needs of a socket, without one."""
 
+    def __init__(self, address: object = ("127.0.0.1", 8765)) -> None:
+        self.address = address
+
     def accept(self) -> None: ...
-    def getsockname(self) -> None: ...
+    def getsockname(self) -> object:
+        return self.address
+
     def listen(self, backlog: int) -> None: ...
 
 
@@ -275,3 +280,8 @@ def test_sock_must_be_a_socket_and_excludes_unix_path_and_reuse_port() -> None:
             settle({"sock": given, **other}, SERVE, "serve()")
     with pytest.raises(TypeError, match="reuse_port must be True or False"):
         settle({"reuse_port": 1}, SERVE, "serve()")
+    # Unbound (port 0, or a Unix socket without a path): listen() would bind
+    # every interface on a random port.
+    for unbound in (("0.0.0.0", 0), ("::", 0, 0, 0), ""):
+        with pytest.raises(ValueError, match="sock must be bound"):
+            settle({"sock": _ListeningSocket(unbound)}, SERVE, "serve()")

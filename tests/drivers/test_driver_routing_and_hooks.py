@@ -17,6 +17,7 @@ import pytest
 from adapters.base import Driver, HandlerSpec
 
 import sansws
+from sansws import State
 from sansws.endpoint import Response
 from sansws.errors import InvalidStatus
 
@@ -322,7 +323,7 @@ async def test_process_response_sees_every_refusal_and_may_replace_an_answer(
         missing = await refusal(driver, server.url + "missing")
         plain = await plain_http(server.port, b"GET /ws HTTP/1.1\r\nHost: a\r\n\r\n")
         async with driver.connect(server.url + "ws") as ws:
-            assert ws.state is not None
+            assert ws.state is State.OPEN
     assert (forbidden.status, forbidden.headers["X-Why"]) == (403, "closed for today")
     assert forbidden.body == b"come back tomorrow\n"
     assert (missing.status, missing.headers["X-Seen"]) == (404, "yes")
@@ -369,3 +370,14 @@ async def test_an_async_process_response_is_awaited_by_the_async_drivers(driver:
         else:
             async with driver.connect(server.url) as ws:
                 assert ws.response.headers["X-Async"] == "1"
+
+
+async def test_a_101_from_process_request_is_a_500_with_or_without_process_response(
+    driver: Driver,
+) -> None:
+    def hook(ws: Any, request: Any) -> Response:
+        return Response(101)
+
+    for options in ({}, {"process_response": lambda ws, request, response: None}):
+        async with driver.serve("echo", native_process_request=hook, **options) as server:
+            assert (await refusal(driver, server.url)).status == 500
