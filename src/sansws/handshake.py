@@ -291,10 +291,16 @@ class ClientHandshake:
         self._response: h11.Response | None = None
         self._body: list[bytes] = []
         self._body_size = 0
+        self._answered = False  # a byte of the answer arrived
+        self._secure = uri.secure
 
     def receive_data(self, data: bytes) -> ClientResult | None:
         """Feed the server's bytes (``b""`` at end of stream); ``None`` until
         the answer is complete."""
+        if not self._answered:
+            error = self._no_answer(data)
+            if error is not None:
+                return ClientResult(error=error)
         try:
             if self._response is None:
                 self._guard.feed(data)
@@ -304,6 +310,17 @@ class ClientHandshake:
             return ClientResult(error=InvalidMessage(f"invalid HTTP response: {exc}"))
         except HandshakeError as exc:
             return ClientResult(error=exc)
+
+    def _no_answer(self, data: bytes) -> InvalidMessage | None:
+        # The usual ways of talking plain HTTP to a TLS port, said plainly
+        # rather than in h11's words.
+        self._answered = bool(data)
+        if not data:
+            hint = "" if self._secure else " (if this port serves TLS, use wss://)"
+            return InvalidMessage(f"the server closed the connection without an answer{hint}")
+        if not self._secure and data[0] in (0x15, 0x16) and data[1:2] == b"\x03":
+            return InvalidMessage("the server answered with TLS: use wss:// for this port")
+        return None
 
     def _next_result(self) -> ClientResult | None:
         while True:

@@ -632,3 +632,22 @@ def test_an_extra_host_header_replaces_the_one_from_the_url() -> None:
     conn = ClientConnection("ws://127.0.0.1:8000/", extra_headers=[("Host", "app.example")])
     assert conn.request_headers is not None
     assert conn.request_headers.get_all("Host") == ["app.example"]
+
+
+@pytest.mark.parametrize(
+    ("url", "answer", "message"),
+    [
+        ("ws://example.com/", b"", "without an answer (if this port serves TLS, use wss://)"),
+        ("wss://example.com/", b"", "the server closed the connection without an answer"),
+        ("ws://example.com/", b"\x15\x03\x01\x00\x02\x02\x28", "answered with TLS: use wss://"),
+        ("ws://example.com/", b"\x16\x03\x03\x00\x40", "answered with TLS: use wss://"),
+    ],
+)
+def test_no_answer_or_a_tls_record_is_said_plainly(url: str, answer: bytes, message: str) -> None:
+    client = ClientConnection(url, **PLAIN)
+    client.data_to_send()
+    [closed] = client.receive_data(answer)
+    assert isinstance(closed, Closed)
+    assert isinstance(closed.error, InvalidMessage)
+    assert message in str(closed.error)
+    assert "SEND_RESPONSE" not in str(closed.error)  # none of h11's words

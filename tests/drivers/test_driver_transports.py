@@ -6,9 +6,12 @@ import pathlib
 import socket
 import ssl
 
+import peers
 import pytest
 import trustme
 from adapters.base import Driver, handler
+
+from sansws.errors import InvalidMessage
 
 pytestmark = pytest.mark.anyio
 
@@ -108,3 +111,26 @@ async def test_without_reuse_port_a_second_server_cannot_bind_the_port(driver: D
         with pytest.raises(OSError, match="ddress already in use"):
             async with driver.serve("echo", port=first.native.port):
                 pass  # pragma: no cover
+
+
+# ---------------------------------------------------------------- ws:// to a TLS port
+
+
+async def test_ws_to_a_tls_port_says_to_use_wss(
+    driver: Driver, tls_server_context: ssl.SSLContext
+) -> None:
+    async with driver.serve("echo", ssl=tls_server_context) as server:
+        plain = server.url.replace("wss://", "ws://")
+        with pytest.raises(InvalidMessage, match=r"without an answer \(if this port serves TLS"):
+            async with driver.connect(plain, open_timeout=5):
+                pass  # pragma: no cover
+
+
+async def test_a_tls_alert_in_answer_to_plain_http_says_to_use_wss(driver: Driver) -> None:
+    alert = b"\x15\x03\x03\x00\x02\x02\x46"  # what many TLS servers send to plain HTTP
+    with (
+        peers.raw_server(peers.respond(alert)) as server,
+        pytest.raises(InvalidMessage, match="answered with TLS: use wss://"),
+    ):
+        async with driver.connect(server.url, open_timeout=5):
+            pass  # pragma: no cover
