@@ -89,6 +89,20 @@ class Response:
     headers: HeadersLike = ()
     body: bytes = b""
 
+    def __post_init__(self) -> None:
+        # Checked here, where the mistake is made, rather than when the
+        # answer is written: a str body or headers is the usual one.
+        if not isinstance(self.status, int) or isinstance(self.status, bool):
+            raise TypeError(f"Response status must be an int, not {self.status!r}")
+        if isinstance(self.headers, str | bytes):
+            raise TypeError(
+                "Response headers are (name, value) pairs or a mapping, not "
+                f"{self.headers!r} (the body is the third argument: body=...)"
+            )
+        if not isinstance(self.body, bytes | bytearray | memoryview):
+            raise TypeError(
+                f"Response body must be bytes, not {type(self.body).__name__} (encode it)"
+            )
 
 class Wait(enum.IntFlag):
     """Conditions a driver waits for; :meth:`Endpoint.ready` says whether one

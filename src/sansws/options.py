@@ -542,6 +542,18 @@ def settle(options: Mapping[str, Any], scope: str, caller: str) -> dict[str, Any
     return settled
 
 
+# websockets' names for sansws options: a spelling match would mislead
+# (max_size is closest to max_body_size, which limits something else).
+_RENAMED = {
+    "max_size": "max_message_size",
+    "additional_headers": "extra_headers",
+    "user_agent_header": "user_agent",
+}
+
+
 def _hint(name: str) -> str:
+    renamed = _RENAMED.get(name)
+    if renamed is not None:
+        return f" (websockets' {name} is {renamed!r} here)"
     close = difflib.get_close_matches(name, list(OPTIONS), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

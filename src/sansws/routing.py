@@ -97,6 +97,10 @@ def _literal(text: str) -> str:
 def _compile(pattern: str, handler: Callable[..., Any]) -> _Route:
     if not pattern.startswith("/"):
         raise ValueError(f"route {pattern!r}: a pattern starts with '/'")
+    if "<" in pattern or ">" in pattern:
+        # Never in a request target (RFC 3986), so never matched: werkzeug's
+        # syntax, most likely.
+        raise ValueError(f"route {pattern!r}: a parameter is written {{name}}, not <name>")
     if not callable(handler):
         raise TypeError(f"route {pattern!r}: the handler is not callable: {handler!r}")
     parts: list[str] = []

@@ -1240,3 +1240,16 @@ def test_connection_view_reads_the_connection_and_the_endpoint() -> None:
     from_peer(endpoint, client, 1.0)
     assert (ws.close_code, ws.close_reason) == (1000, "bye")
     assert state(endpoint) is State.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((200, "OK\n"), "the body is the third argument"),
+        ((200, (), "OK\n"), "body must be bytes, not str"),
+        (("200",), "status must be an int"),
+    ],
+)
+def test_a_response_built_wrong_says_how_at_once(arguments: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        Response(*arguments)

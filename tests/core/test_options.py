@@ -285,3 +285,12 @@ def test_sock_must_be_a_socket_and_excludes_unix_path_and_reuse_port() -> None:
     for unbound in (("0.0.0.0", 0), ("::", 0, 0, 0), ""):
         with pytest.raises(ValueError, match="sock must be bound"):
             settle({"sock": _ListeningSocket(unbound)}, SERVE, "serve()")
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [("max_size", "max_message_size"), ("additional_headers", "extra_headers")],
+)
+def test_websockets_option_names_point_to_ours(theirs: str, ours: str) -> None:
+    with pytest.raises(TypeError, match=f"websockets' {theirs} is '{ours}' here"):
+        settle({theirs: 1}, CONNECT, "connect()")

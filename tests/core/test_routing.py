@@ -151,3 +151,8 @@ def test_a_path_parameter_is_the_decoded_text_before_the_query(parts: list[str])
 
 def test_a_router_shows_its_patterns() -> None:
     assert repr(Router({"/a": chat, "/b/{x}": item})) == "Router(['/a', '/b/{x}'])"
+
+
+def test_werkzeug_style_parameters_are_refused_with_the_syntax_to_use() -> None:
+    with pytest.raises(ValueError, match=r"written \{name\}, not <name>"):
+        Router({"/rooms/<name>": chat})

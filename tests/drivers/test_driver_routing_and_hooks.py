@@ -381,3 +381,16 @@ async def test_a_101_from_process_request_is_a_500_with_or_without_process_respo
     for options in ({}, {"process_response": lambda ws, request, response: None}):
         async with driver.serve("echo", native_process_request=hook, **options) as server:
             assert (await refusal(driver, server.url)).status == 500
+
+
+async def test_a_hook_that_builds_a_response_wrong_gets_a_500_and_a_clear_log(
+    driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hook(ws: Any, request: Any) -> Response:
+        return Response(200, "OK\n")  # type: ignore[arg-type]  # websockets' respond() order
+
+    async with driver.serve("echo", native_process_request=hook) as server:
+        assert (await refusal(driver, server.url)).status == 500
+    [record] = [r for r in caplog.records if r.getMessage() == "process_request failed"]
+    assert record.exc_info is not None
+    assert "the body is the third argument" in str(record.exc_info[1])
