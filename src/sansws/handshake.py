@@ -114,6 +114,14 @@ class _HeadGuard:
         if self._done:
             return
         limits = self._limits
+        if not self._lines and not self._line and len(data) <= limits.max_header_line:
+            # A whole head in one read, shorter than one line may be (the
+            # usual request): no line can be too long, and its lines are
+            # counted without a loop.
+            end = data.find(b"\r\n\r\n")
+            if end >= 0 and data.count(b"\n", 0, end) <= limits.max_headers:
+                self._done = True
+                return
         pos = 0
         while True:
             end = data.find(b"\n", pos)

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sansws import (
     ClientConnection,
@@ -24,7 +26,7 @@ from sansws import (
 )
 from sansws.errors import InvalidMessage, TooManyFragments
 from sansws.frames import parse_close_payload, parse_frame, serialize_header
-from sansws.handshake import accept_key
+from sansws.handshake import HandshakeLimits, _HeadGuard, accept_key
 from sansws.options import OPTIONS
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -323,3 +325,30 @@ def test_early_data_within_the_limit_is_processed_after_accept() -> None:
     assert isinstance(request, Request)
     assert server.receive_data(masked(1, b"later")) == []
     assert server.accept() == [Message("early"), Message("later")]
+
+
+@given(
+    lines=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=14),
+    separator=st.sampled_from([b"\r\n", b"\n"]),
+)
+def test_the_head_limits_do_not_depend_on_how_the_bytes_arrive(
+    lines: list[int], separator: bytes
+) -> None:
+    # One read (where whole small heads take a shortcut) or one byte at a
+    # time: the same heads are refused.
+    limits = HandshakeLimits(max_header_line=30, max_headers=10, max_body_size=0)
+    head = separator.join(b"x" * n for n in lines) + separator + separator
+
+    def refused(reads: list[bytes]) -> bool:
+        guard = _HeadGuard(limits)
+        try:
+            for read in reads:
+                guard.feed(read)
+        except InvalidMessage:
+            return True
+        return False
+
+    assert refused([head]) == refused([head[i : i + 1] for i in range(len(head))])
+    too_long = any(n > limits.max_header_line for n in lines)
+    too_many = len(lines) > limits.max_headers + 1
+    assert refused([head]) == (too_long or too_many)
