@@ -8,9 +8,8 @@ import pathlib
 import sansws
 
 FORBIDDEN = {"socket", "select", "selectors", "threading", "asyncio", "trio", "anyio", "time"}
-# The command-line tool (and the worker processes it starts) is the one part
-# allowed to run an event loop, processes and signals.
-EXEMPT = {"cli.py", "__main__.py", "_cli_workers.py"}
+# The command-line client is the one module allowed to run an event loop.
+EXEMPT = {"cli.py", "__main__.py"}
 CORE = pathlib.Path(sansws.__file__).parent
 
 
